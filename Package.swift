@@ -1,0 +1,47 @@
+// swift-tools-version: 6.1
+// Descent: Keras' OptimizerV2 system in Swift.
+//
+// The manifest is deliberately free of `unsafeFlags` so Descent can be used as a versioned dependency.
+// CPU-specific tuning (`-Xswiftc -target-cpu -Xswiftc native`) is passed on the command line by the
+// Makefile's release targets instead (see BENCHMARKS.md).
+import PackageDescription
+
+let package = Package(
+    name: "Descent",
+    products: [
+        .library(name: "Descent", targets: ["Descent"]),
+        .executable(name: "descent", targets: ["descent"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+    ],
+    targets: [
+        // OpenBLAS (Debian: libopenblas-dev) for matrix multiply.
+        .systemLibrary(
+            name: "CDescentBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
+        // Header-only C helpers: vector square roots that vectorize on Linux (see ARCHITECTURE.md).
+        .target(name: "CDescentMath"),
+        .target(
+            name: "DescentTensor",
+            dependencies: [
+                "CDescentBLAS", "CDescentMath",
+                .product(name: "RealModule", package: "swift-numerics"),
+            ]
+        ),
+        .target(name: "DescentAutodiff", dependencies: ["DescentTensor"]),
+        .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        .executableTarget(
+            name: "descent",
+            dependencies: [
+                "Descent",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .testTarget(name: "DescentTensorTests", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        .testTarget(name: "DescentAutodiffTests", dependencies: ["DescentAutodiff", "DescentTensor"]),
+    ]
+)

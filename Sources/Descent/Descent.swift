@@ -1,0 +1,3 @@
+// Descent: Keras' OptimizerV2 system in Swift. `import Descent` brings in every module.
+@_exported import DescentAutodiff
+@_exported import DescentTensor

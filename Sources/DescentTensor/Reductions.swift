@@ -1,0 +1,244 @@
+// Reductions over axes (sum, mean, max), argmax, the L2 norm, softmax and log-softmax.
+
+@usableFromInline enum ReduceOp: String { case sum, max }
+
+extension Tensor {
+    /// Normalises possibly negative, possibly repeated axes; `nil` means all axes.
+    func normalizedAxes(_ axes: [Int]?, operation: String) throws -> [Int] {
+        guard let axes else { return Array(0..<rank) }
+        var seen = Set<Int>()
+        for a in axes {
+            let n = a < 0 ? a + rank : a
+            guard n >= 0 && n < rank, !seen.contains(n) else {
+                throw TensorError.invalidAxis(operation: operation, axis: a, rank: rank)
+            }
+            seen.insert(n)
+        }
+        return seen.sorted()
+    }
+
+    /// The shape after reducing `axes` with `keepDims: true`.
+    func keptShape(_ axes: [Int]) -> [Int] {
+        var s = shape
+        for a in axes { s[a] = 1 }
+        return s
+    }
+
+    /// Reduces sorted, valid `axes` without recording; the result keeps the reduced dimensions as 1.
+    @usableFromInline
+    func applyReduce(_ op: ReduceOp, axes: [Int]) throws -> Tensor {
+        guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: op.rawValue, dtype: dtype) }
+        var result = self
+        // Reduce runs of consecutive axes, the last run first, each as [outer, r, inner] -> [outer, 1, inner].
+        var runs: [(start: Int, end: Int)] = []
+        for a in axes {
+            if let last = runs.last, last.end == a { runs[runs.count - 1].end = a + 1 } else { runs.append((a, a + 1)) }
+        }
+        for run in runs.reversed() {
+            let outer = result.shape[..<run.start].reduce(1, *)
+            let r = result.shape[run.start..<run.end].reduce(1, *)
+            let inner = result.shape[run.end...].reduce(1, *)
+            var newShape = result.shape
+            for i in run.start..<run.end { newShape[i] = 1 }
+            var out = Tensor(uninitializedShape: newShape, dtype: dtype)
+            switch dtype {
+            case .float32: reduceKernel(Float.self, op, result, &out, outer, r, inner)
+            case .float64: reduceKernel(Double.self, op, result, &out, outer, r, inner)
+            case .int64: preconditionFailure("unreachable")
+            }
+            result = out
+        }
+        return result
+    }
+
+    // MARK: Public reductions
+
+    /// The sum over `axes` (all axes when `nil`), like `tf.reduce_sum`.
+    public func sum(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
+        let ax = try normalizedAxes(axes, operation: "sum")
+        if ax.isEmpty { return self }
+        let kept = try applyReduce(.sum, axes: ax)
+        let out = keepDims ? kept : try kept.applyReshape(droppingAxes: ax)
+        return Autodiff.recordUnary("sum", self, out, backward: { [shape = self.shape, keptShape = kept.shape] g in
+            [.dense(try g.reshaped(to: keptShape).broadcast(to: shape))]
+        })
+    }
+
+    /// The sum over one axis.
+    public func sum(axis: Int, keepDims: Bool = false) throws -> Tensor { try sum(axes: [axis], keepDims: keepDims) }
+
+    /// The mean over `axes` (all axes when `nil`), like `tf.reduce_mean`.
+    public func mean(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
+        let ax = try normalizedAxes(axes, operation: "mean")
+        if ax.isEmpty { return self }
+        let count = ax.reduce(1) { $0 * shape[$1] }
+        return try sum(axes: ax, keepDims: keepDims) / Double(count)
+    }
+
+    /// The mean over one axis.
+    public func mean(axis: Int, keepDims: Bool = false) throws -> Tensor { try mean(axes: [axis], keepDims: keepDims) }
+
+    /// The maximum over `axes` (all axes when `nil`), like `tf.reduce_max`. The gradient is shared equally
+    /// among tied maxima, as in TensorFlow.
+    public func max(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
+        let ax = try normalizedAxes(axes, operation: "max")
+        if ax.isEmpty { return self }
+        guard ax.allSatisfy({ shape[$0] > 0 }) else {
+            throw TensorError.invalidShape(operation: "max", shape: shape, reason: "cannot take the maximum of an empty axis")
+        }
+        let kept = try applyReduce(.max, axes: ax)
+        let out = keepDims ? kept : try kept.applyReshape(droppingAxes: ax)
+        return Autodiff.recordUnary("max", self, out, backward: { [x = self.untracked] g in
+            let indicators = try x.equal(kept)
+            let count = try indicators.sum(axes: ax, keepDims: true)
+            return [.dense(try g.reshaped(to: kept.shape) * indicators / count)]
+        })
+    }
+
+    /// The maximum over one axis.
+    public func max(axis: Int, keepDims: Bool = false) throws -> Tensor { try max(axes: [axis], keepDims: keepDims) }
+
+    /// The index of the largest element along `axis` (the first one on ties), as an `int64` tensor
+    /// without that axis (`tf.argmax`). Not differentiable.
+    public func argmax(axis: Int = -1) throws -> Tensor {
+        let ax = try normalizedAxes([axis], operation: "argmax")[0]
+        guard shape[ax] > 0 else {
+            throw TensorError.invalidShape(operation: "argmax", shape: shape, reason: "axis \(axis) is empty")
+        }
+        let outer = shape[..<ax].reduce(1, *), r = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
+        var outShape = shape
+        outShape.remove(at: ax)
+        let out = Tensor(uninitializedShape: outShape, dtype: .int64)
+        let dst = out._mutablePointer(Int64.self)
+        func run<T: TensorElement>(_: T.Type) {
+            let src = _pointer(T.self)
+            for o in 0..<outer {
+                for i in 0..<inner {
+                    var best = src[o * r * inner + i], bestIndex = 0
+                    for k in 1..<Swift.max(r, 1) {
+                        let v = src[(o * r + k) * inner + i]
+                        if v > best { best = v; bestIndex = k }
+                    }
+                    dst[o * inner + i] = Int64(bestIndex)
+                }
+            }
+        }
+        switch dtype {
+        case .float32: run(Float.self)
+        case .float64: run(Double.self)
+        case .int64: run(Int64.self)
+        }
+        return out
+    }
+
+    /// The Euclidean norm `sqrt(sum(x²))` over `axes` (all when `nil`), like `tf.norm`. Its gradient is
+    /// `x / norm`, and 0 where the norm is 0 (TensorFlow gives NaN there).
+    public func l2Norm(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
+        let ax = try normalizedAxes(axes, operation: "l2Norm")
+        let kept = try applyUnary(.square).applyReduce(.sum, axes: ax).applyUnary(.sqrt)
+        let out = keepDims ? kept : try kept.applyReshape(droppingAxes: ax)
+        return Autodiff.recordUnary("l2Norm", self, out, backward: { [x = self.untracked] g in
+            let zero = try kept.equal(kept.scalarLike(0))
+            let safeNorm = try kept + zero
+            return [.dense(try g.reshaped(to: kept.shape) * x / safeNorm)]
+        })
+    }
+
+    /// Log-softmax along `axis`: `x - log(sum(exp(x)))`, computed stably.
+    public func logSoftmax(axis: Int = -1) throws -> Tensor {
+        let ax = try normalizedAxes([axis], operation: "logSoftmax")
+        let shifted = try applyBinary(.subtract, applyReduce(.max, axes: ax))
+        let logSum = try shifted.applyUnary(.exp).applyReduce(.sum, axes: ax).applyUnary(.log)
+        let out = try shifted.applyBinary(.subtract, logSum)
+        return Autodiff.recordUnary("logSoftmax", self, out, backward: { g in
+            let softmax = try out.untracked.exp()
+            return [.dense(try g - g.sum(axes: ax, keepDims: true) * softmax)]
+        })
+    }
+
+    /// Softmax along `axis`: `exp(x) / sum(exp(x))`, computed stably.
+    public func softmax(axis: Int = -1) throws -> Tensor {
+        let ax = try normalizedAxes([axis], operation: "softmax")
+        let e = try applyBinary(.subtract, applyReduce(.max, axes: ax)).applyUnary(.exp)
+        let out = try e.applyBinary(.divide, e.applyReduce(.sum, axes: ax))
+        return Autodiff.recordUnary("softmax", self, out, backward: { g in
+            let y = out.untracked
+            return [.dense(try y * (g - (g * y).sum(axes: ax, keepDims: true)))]
+        })
+    }
+}
+
+/// `out[o, 0, i] = reduce_k x[o, k, i]` for a tensor viewed as `[outer, r, inner]`.
+@inline(__always)
+func reduceKernel<T: FloatingElement>(
+    _: T.Type, _ op: ReduceOp, _ x: Tensor, _ out: inout Tensor, _ outer: Int, _ r: Int, _ inner: Int
+) {
+    let src = UncheckedSendable(x._pointer(T.self)), dst = UncheckedSendable(out._mutablePointer(T.self))
+    let width = T.Vector.scalarCount
+    let identity: T = op == .sum ? 0 : -T.infinity
+    @inline(__always) func combine(_ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        op == .sum ? a + b : a.replacing(with: b, where: a .< b)
+    }
+    @inline(__always) func combine(_ a: T, _ b: T) -> T { op == .sum ? a + b : (a < b ? b : a) }
+
+    /// Reduces the contiguous run `p[0..<n]`.
+    @inline(__always) func reduceRow(_ p: UnsafePointer<T>, _ n: Int) -> T {
+        var acc = T.Vector(repeating: identity)
+        var i = 0
+        while i + width <= n {
+            acc = combine(acc, loadVector(p + i))
+            i += width
+        }
+        var s = identity
+        for lane in 0..<width { s = combine(s, acc[lane]) }
+        while i < n { s = combine(s, p[i]); i += 1 }
+        return s
+    }
+
+    if inner == 1 {
+        if outer == 1 {
+            // One long row: partial results per chunk, then combined.
+            let chunks = Swift.max(1, Swift.min(ThreadPool.threadCount, r / (1 << 15)))
+            if chunks == 1 {
+                dst.value[0] = reduceRow(src.value, r)
+                return
+            }
+            var partial = [T](repeating: identity, count: chunks)
+            let chunk = (r + chunks - 1) / chunks
+            partial.withUnsafeMutableBufferPointer { buf in
+                let pb = UncheckedSendable(buf.baseAddress!)
+                ThreadPool.forEach(chunks) { c in
+                    let lo = c * chunk, hi = Swift.min(r, lo + chunk)
+                    pb.value[c] = lo < hi ? reduceRow(src.value + lo, hi - lo) : identity
+                }
+            }
+            dst.value[0] = partial.dropFirst().reduce(partial[0], combine)
+            return
+        }
+        ThreadPool.parallelFor(outer, grain: Swift.max(1, (1 << 15) / Swift.max(r, 1)), alignment: 1) { rows in
+            for o in rows { dst.value[o] = reduceRow(src.value + o * r, r) }
+        }
+        return
+    }
+    // Accumulate rows of `inner` elements.
+    ThreadPool.parallelFor(outer, grain: Swift.max(1, (1 << 15) / Swift.max(r * inner, 1)), alignment: 1) { rows in
+        for o in rows {
+            let d = dst.value + o * inner
+            let s = src.value + o * r * inner
+            if r == 0 {
+                d.update(repeating: identity, count: inner)
+                continue
+            }
+            d.update(from: s, count: inner)
+            for k in 1..<r {
+                let row = s + k * inner
+                var i = 0
+                while i + width <= inner {
+                    storeVector(combine(loadVector(UnsafePointer(d + i)), loadVector(row + i)), d + i)
+                    i += width
+                }
+                while i < inner { d[i] = combine(d[i], row[i]); i += 1 }
+            }
+        }
+    }
+}

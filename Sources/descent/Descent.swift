@@ -1,0 +1,13 @@
+import ArgumentParser
+import Descent
+
+/// The `descent` command-line tool.
+@main
+struct DescentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "descent",
+        abstract: "Descent: Keras' optimizers in Swift.",
+        subcommands: [ExampleCommand.self],
+        defaultSubcommand: ExampleCommand.self
+    )
+}
