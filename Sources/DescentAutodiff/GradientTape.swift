@@ -150,17 +150,19 @@ public final class GradientTape: Sendable {
             throw AutodiffError.outputGradientMismatch(target: target.shape, targetDType: target.dtype,
                                                        given: og.shape, givenDType: og.dtype)
         }
-        let operations: [RecordedOperation] = try recorder.state.withLock { s in
+        let (operations, watched): ([RecordedOperation], [Int]) = try recorder.state.withLock { s in
             if s.used { throw AutodiffError.tapeAlreadyUsed }
             let ops = s.operations
+            // Only sources this tape watches (or recorded) can receive a gradient, as in TensorFlow.
+            let watched = sourceIDs.map { s.tracked.contains($0) ? $0 : 0 }
             if !persistent {
                 s.used = true
                 s.operations = []
             }
-            return ops
+            return (ops, watched)
         }
         let results = try stopRecording {
-            try backpropagate(operations, target: target, sourceIDs: sourceIDs, seed: outputGradients)
+            try backpropagate(operations, target: target, sourceIDs: watched, seed: outputGradients)
         }
         return try results.enumerated().map { i, g in
             if let g { return g }

@@ -1,0 +1,36 @@
+# Descent: the two set-up commands are `make demo` (the main job) and `make test`.
+# Each installs what the build needs first (scripts/install-deps.sh).
+
+SWIFT ?= swift
+# Release builds for this machine's CPU. The manifest stays free of unsafe flags, so these are passed
+# here (as Rust projects pass `-C target-cpu=native`).
+RELEASE = -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-release
+
+.PHONY: deps demo test build release golden clean
+
+deps:
+	@./scripts/install-deps.sh
+
+## The main job (see README).
+demo: deps
+	$(SWIFT) run $(RELEASE) descent example
+
+## The test suite, in debug, as CI runs it.
+test: deps
+	$(SWIFT) test
+
+build: deps
+	$(SWIFT) build
+
+release: deps
+	$(SWIFT) build $(RELEASE)
+
+## Regenerate the TensorFlow golden fixtures (needs PyPI; see scripts/golden/README.md).
+golden:
+	python3 -m venv .venv-golden
+	.venv-golden/bin/pip install -q -r scripts/golden/requirements.txt
+	.venv-golden/bin/python scripts/golden/generate_optimizers.py
+	.venv-golden/bin/python scripts/golden/generate_configs.py
+
+clean:
+	rm -rf .build .build-release
