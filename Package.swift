@@ -33,7 +33,8 @@ let package = Package(
             ]
         ),
         .target(name: "DescentAutodiff", dependencies: ["DescentTensor"]),
-        .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        .target(name: "DescentOptimizers", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers"]),
         .executableTarget(
             name: "descent",
             dependencies: [
@@ -43,5 +44,6 @@ let package = Package(
         ),
         .testTarget(name: "DescentTensorTests", dependencies: ["DescentTensor", "DescentAutodiff"]),
         .testTarget(name: "DescentAutodiffTests", dependencies: ["DescentAutodiff", "DescentTensor"]),
+        .testTarget(name: "DescentOptimizersTests", dependencies: ["DescentOptimizers", "DescentAutodiff", "DescentTensor"]),
     ]
 )

@@ -1,3 +1,4 @@
 // Descent: Keras' OptimizerV2 system in Swift. `import Descent` brings in every module.
 @_exported import DescentAutodiff
 @_exported import DescentTensor
+@_exported import DescentOptimizers

@@ -117,6 +117,13 @@ public final class Variable: @unchecked Sendable {
         try state.withLock { $0.value = try ($0.value.untracked - delta.untracked).untracked }
     }
 
+    /// The variable's own buffer, made unique first, for an optimizer's in-place update of this step.
+    /// The caller keeps the returned reference only for the duration of the update.
+    @_spi(DescentInternals)
+    public func uniqueStorageForUpdate() -> TensorStorage {
+        state.withLock { $0.value.uniqueStorage() }
+    }
+
     /// Calls `body` with the variable's own buffer, made unique first (so tensors read earlier keep
     /// their values). For optimizers' in-place updates; see the type's thread-safety note.
     @_spi(DescentInternals)

@@ -4,13 +4,15 @@
 // These functions do not record on gradient tapes; the public operations in ArithmeticOps.swift and
 // MathOps.swift call them and record their vector-Jacobian products.
 
+/// Loads one SIMD vector from `p` (no alignment needed).
 @inlinable @inline(__always)
-func loadVector<T: FloatingElement>(_ p: UnsafePointer<T>) -> T.Vector {
+public func loadVector<T: FloatingElement>(_ p: UnsafePointer<T>) -> T.Vector {
     UnsafeRawPointer(p).loadUnaligned(as: T.Vector.self)
 }
 
+/// Stores one SIMD vector at `p` (no alignment needed).
 @inlinable @inline(__always)
-func storeVector<T: FloatingElement>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
+public func storeVector<T: FloatingElement>(_ v: T.Vector, _ p: UnsafeMutablePointer<T>) {
     UnsafeMutableRawPointer(p).storeBytes(of: v, as: T.Vector.self)
 }
 
@@ -73,7 +75,9 @@ extension Tensor {
             switch op {
             case .neg: mapKernel(src, dst, n, cost: .cheap, { -$0 }, { -$0 })
             case .abs:
-                mapKernel(src, dst, n, cost: .cheap, { $0.replacing(with: -$0, where: $0 .< zero) }, { Swift.abs($0) })
+                // `0 - x` where `x <= 0`, so -0 becomes +0 as in the scalar `Swift.abs`.
+                mapKernel(src, dst, n, cost: .cheap, { $0.replacing(with: zero - $0, where: $0 .<= zero) },
+                          { Swift.abs($0) })
             case .sign:
                 mapKernel(src, dst, n, cost: .cheap, { v in
                     zero.replacing(with: 1, where: v .> zero).replacing(with: -1, where: v .< zero)

@@ -130,7 +130,12 @@ public struct Tensor: Sendable {
         -> Tensor
     {
         guard step != 0 else { throw TensorError.invalidArgument(operation: "Tensor.range", reason: "step must not be 0") }
-        let count = Swift.max(0, Int(((end - start) / step).rounded(.up)))
+        let steps = ((end - start) / step).rounded(.up)
+        // `Int(_:)` would trap on a non-finite or huge count.
+        guard start.isFinite, end.isFinite, let count = Int(exactly: Swift.max(0, steps)) else {
+            throw TensorError.invalidArgument(operation: "Tensor.range",
+                                              reason: "cannot count from \(start) to \(end) by \(step)")
+        }
         var t = Tensor(uninitializedShape: [count], dtype: dtype)
         t.setElements { i in start + Double(i) * step }
         return t
@@ -248,6 +253,9 @@ public struct Tensor: Sendable {
         !isKnownUniquelyReferenced(&storage)
     }
 
+    /// The buffer (for optimizers' kernels, which read gradients through raw pointers).
+    @_spi(DescentInternals) public var unsafeStorage: TensorStorage { storage }
+
     /// Whether two tensors share one buffer.
     @_spi(DescentInternals) public func sharesStorage(with other: Tensor) -> Bool { storage === other.storage }
 
@@ -315,6 +323,11 @@ extension Tensor: Equatable {
     public static func == (lhs: Tensor, rhs: Tensor) -> Bool {
         guard lhs.dtype == rhs.dtype, lhs.shape == rhs.shape else { return false }
         if lhs.storage === rhs.storage { return !lhs.doubles.contains(where: \.isNaN) }
+        if lhs.dtype == .int64 {
+            // Compare as integers: `doubles` would merge values beyond 2^53.
+            return UnsafeBufferPointer(start: lhs._pointer(Int64.self), count: lhs.scalarCount)
+                .elementsEqual(UnsafeBufferPointer(start: rhs._pointer(Int64.self), count: rhs.scalarCount))
+        }
         return lhs.doubles == rhs.doubles
     }
 }

@@ -1,0 +1,208 @@
+@_spi(DescentInternals) import DescentAutodiff
+@_spi(DescentInternals) import DescentTensor
+
+/// Adam (Kingma & Ba), as TensorFlow's fused kernel computes it (Keras' `Adam`).
+///
+/// With `T = iterations + 1`, `β₁ᵀ = pow(β₁, T)`, `β₂ᵀ = pow(β₂, T)`:
+/// ```
+/// α   = lr · sqrt(1 − β₂ᵀ) / (1 − β₁ᵀ)
+/// m   ← m + (g − m)·(1 − β₁)
+/// v   ← v + (g² − v)·(1 − β₂)
+/// v̂   ← max(v̂, v)                            (amsgrad only)
+/// var ← var − (m·α) / (sqrt(v or v̂) + ε)
+/// ```
+/// ε is "ε-hat" (added after the bias correction is folded into α). Slots, in this order: `m` for every
+/// variable, then `v`, then `vhat` (amsgrad). Sparse gradients update **every** row: `m` and `v` decay
+/// everywhere and the variable moves everywhere, as Keras' sparse path does (it equals the dense rule
+/// with zero gradient in untouched rows).
+open class Adam: Optimizer {
+    /// ε, added to the square root of the second moment.
+    public let epsilon: Double
+    /// Use the maximum of past second moments (Reddi et al.), keeping TensorFlow's bias correction.
+    public let amsgrad: Bool
+
+    /// Creates an Adam optimizer with Keras' defaults. `epsilon` 0 becomes 1e-7, as in Keras.
+    public init(learningRate: Hyperparameter = 0.001, beta1: Hyperparameter = 0.9, beta2: Hyperparameter = 0.999,
+                epsilon: Double = 1e-7, amsgrad: Bool = false, name: String = "Adam", clipnorm: Double? = nil,
+                clipvalue: Double? = nil, globalClipnorm: Double? = nil, decay: Double = 0, lr: Hyperparameter? = nil,
+                gradientAggregator: GradientAggregator? = nil, gradientTransformers: [GradientTransformer] = []) throws {
+        self.epsilon = epsilon == 0 ? 1e-7 : epsilon
+        self.amsgrad = amsgrad
+        try super.init(name: name, clipnorm: clipnorm, clipvalue: clipvalue, globalClipnorm: globalClipnorm,
+                       decay: decay, gradientAggregator: gradientAggregator, gradientTransformers: gradientTransformers)
+        setHyper("learning_rate", lr ?? learningRate)
+        setHyper("decay", .number(decay))
+        setHyper("beta_1", beta1)
+        setHyper("beta_2", beta2)
+    }
+
+    open override class var kerasClassName: String { "Adam" }
+
+    open override func createSlots(for variables: [Variable]) throws {
+        for v in variables { try addSlot(v, "m") }
+        for v in variables { try addSlot(v, "v") }
+        if amsgrad { for v in variables { try addSlot(v, "vhat") } }
+    }
+
+    open override func prepare(_ c: inout Coefficients) throws {
+        try super.prepare(&c)
+        let step = c.scalar(Double(c.iteration + 1))
+        let beta1 = try hyperScalar("beta_1", c.dtype), beta2 = try hyperScalar("beta_2", c.dtype)
+        let beta1Power = beta1.pow(step), beta2Power = beta2.pow(step)
+        c["beta_1_t"] = beta1
+        c["beta_2_t"] = beta2
+        c["beta_1_power"] = beta1Power
+        c["beta_2_power"] = beta2Power
+        c["lr"] = c["lr_t"] * ((1 - beta2Power).squareRoot() / (1 - beta1Power))
+        c["epsilon"] = c.scalar(epsilon)
+        c["one_minus_beta_1_t"] = 1 - beta1
+        c["one_minus_beta_2_t"] = 1 - beta2
+    }
+
+    /// Keras-1 compatibility: a list with one `vhat` per variable extra is truncated (as Keras does).
+    open override func setWeights(_ values: [Tensor]) throws {
+        let n = (weights.count - 1) / 2
+        if values.count == 3 * n + 1 && values.count > weights.count {
+            return try super.setWeights(Array(values.prefix(weights.count)))
+        }
+        try super.setWeights(values)
+    }
+
+    open override var denseKernelSlotNames: [String] { amsgrad ? ["m", "v", "vhat"] : ["m", "v"] }
+
+    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
+        guard type(of: self) == Adam.self else { return nil }
+        return c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    }
+
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
+        // α = lr·sqrt(1 − β₂ᵀ)/(1 − β₁ᵀ), computed in T as the kernel does.
+        let alpha = (c["lr_t"] * (1 - c["beta_2_power"]).squareRoot() / (1 - c["beta_1_power"])).value(as: T.self)
+        let oneMinusBeta1 = c["one_minus_beta_1_t"].value(as: T.self)
+        let oneMinusBeta2 = c["one_minus_beta_2_t"].value(as: T.self)
+        let eps = c["epsilon"].value(as: T.self)
+        let amsgrad = self.amsgrad
+        return { job, range in
+            adamKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
+                       job.slotPointer(1, T.self), amsgrad ? job.slotPointer(2, T.self) : nil, range,
+                       alpha: alpha, oneMinusBeta1: oneMinusBeta1, oneMinusBeta2: oneMinusBeta2, epsilon: eps)
+        }
+    }
+
+    open override func resourceApplySparse(_ values: Tensor, _ variable: Variable, _ indices: [Int],
+                                           _ c: Coefficients) throws {
+        let row = variable.shape.dropFirst().reduce(1, *), n = variable.scalarCount
+        let w = variable.uniqueStorageForUpdate()
+        let m = try slot(for: variable, named: "m").uniqueStorageForUpdate()
+        let v = try slot(for: variable, named: "v").uniqueStorageForUpdate()
+        let vhat = amsgrad ? try slot(for: variable, named: "vhat").uniqueStorageForUpdate() : nil
+        func run<T: FloatingElement>(_: T.Type) {
+            let beta1 = c["beta_1_t"].value(as: T.self), beta2 = c["beta_2_t"].value(as: T.self)
+            let omb1 = c["one_minus_beta_1_t"].value(as: T.self), omb2 = c["one_minus_beta_2_t"].value(as: T.self)
+            let lr = c["lr"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
+            let pw = w.base.assumingMemoryBound(to: T.self), pm = m.base.assumingMemoryBound(to: T.self)
+            let pv = v.base.assumingMemoryBound(to: T.self), g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
+            // m ← m·β₁ and v ← v·β₂ on all rows, then the scaled gradient rows are added.
+            for i in 0..<n { pm[i] = pm[i] * beta1; pv[i] = pv[i] * beta2 }
+            for (r, index) in indices.enumerated() {
+                for j in 0..<row {
+                    let gj = g[r * row + j]
+                    pm[index * row + j] += gj * omb1
+                    pv[index * row + j] += (gj * gj) * omb2
+                }
+            }
+            // var ← var − lr·m / (sqrt(v or v̂) + ε) on all rows.
+            if let vhat {
+                let ph = vhat.base.assumingMemoryBound(to: T.self)
+                for i in 0..<n {
+                    ph[i] = Swift.max(ph[i], pv[i])
+                    pw[i] -= lr * pm[i] / (T.scalarSquareRoot(ph[i]) + eps)
+                }
+            } else {
+                for i in 0..<n { pw[i] -= lr * pm[i] / (T.scalarSquareRoot(pv[i]) + eps) }
+            }
+        }
+        withExtendedLifetime((values, w, m, v, vhat)) {
+            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        }
+    }
+
+    open override var config: JSONObject {
+        get throws {
+            var c = try super.config
+            c["learning_rate"] = try serializedHyper("learning_rate")
+            c["decay"] = .double(decay)
+            c["beta_1"] = try serializedHyper("beta_1")
+            c["beta_2"] = try serializedHyper("beta_2")
+            c["epsilon"] = .double(epsilon)
+            c["amsgrad"] = .bool(amsgrad)
+            return c
+        }
+    }
+
+    /// Rebuilds an Adam optimizer from a Keras config (`Adam.from_config`).
+    public convenience init(config: JSONObject, customObjects: CustomObjects = .none) throws {
+        var r = ConfigReader(config, className: "Adam", customObjects: customObjects)
+        let common = try r.common()
+        let learningRate = try r.learningRate() ?? 0.001
+        let beta1 = try r.hyper("beta_1") ?? 0.9, beta2 = try r.hyper("beta_2") ?? 0.999
+        let epsilon = try r.double("epsilon") ?? 1e-7
+        let amsgrad = try r.bool("amsgrad") ?? false
+        try r.finish(allowed: ConfigReader.commonKeys + ["learning_rate", "beta_1", "beta_2", "epsilon", "amsgrad"])
+        try self.init(learningRate: learningRate, beta1: beta1, beta2: beta2, epsilon: epsilon, amsgrad: amsgrad,
+                      name: common.name ?? "Adam", clipnorm: common.clipnorm, clipvalue: common.clipvalue,
+                      globalClipnorm: common.globalClipnorm, decay: common.decay ?? 0)
+    }
+}
+
+/// One fused Adam pass over `range` (TensorFlow's `ApplyAdamNonCuda` / `ApplyAdamWithAmsgrad`).
+@inline(__always)
+func adamKernel<T: FloatingElement>(
+    _ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
+    _ vhat: UnsafeMutablePointer<T>?, _ range: Range<Int>, alpha: T, oneMinusBeta1: T, oneMinusBeta2: T, epsilon: T
+) {
+    let width = T.Vector.scalarCount
+    let va = T.Vector(repeating: alpha), vb1 = T.Vector(repeating: oneMinusBeta1)
+    let vb2 = T.Vector(repeating: oneMinusBeta2), veps = T.Vector(repeating: epsilon)
+    var i = range.lowerBound
+    let end = range.upperBound
+    if let vhat {
+        while i + width <= end {
+            let gi = loadVector(g + i)
+            var mi = loadVector(UnsafePointer(m + i)), vi = loadVector(UnsafePointer(v + i))
+            mi = mi + (gi - mi) * vb1
+            vi = vi + (gi * gi - vi) * vb2
+            var hi = loadVector(UnsafePointer(vhat + i))
+            hi = hi.replacing(with: vi, where: hi .< vi)
+            storeVector(mi, m + i)
+            storeVector(vi, v + i)
+            storeVector(hi, vhat + i)
+            storeVector(loadVector(UnsafePointer(w + i)) - (mi * va) / (T.vectorSquareRoot(hi) + veps), w + i)
+            i += width
+        }
+        while i < end {
+            m[i] = m[i] + (g[i] - m[i]) * oneMinusBeta1
+            v[i] = v[i] + (g[i] * g[i] - v[i]) * oneMinusBeta2
+            vhat[i] = Swift.max(vhat[i], v[i])
+            w[i] -= (m[i] * alpha) / (T.scalarSquareRoot(vhat[i]) + epsilon)
+            i += 1
+        }
+        return
+    }
+    while i + width <= end {
+        let gi = loadVector(g + i)
+        var mi = loadVector(UnsafePointer(m + i)), vi = loadVector(UnsafePointer(v + i))
+        mi = mi + (gi - mi) * vb1
+        vi = vi + (gi * gi - vi) * vb2
+        storeVector(mi, m + i)
+        storeVector(vi, v + i)
+        storeVector(loadVector(UnsafePointer(w + i)) - (mi * va) / (T.vectorSquareRoot(vi) + veps), w + i)
+        i += width
+    }
+    while i < end {
+        m[i] = m[i] + (g[i] - m[i]) * oneMinusBeta1
+        v[i] = v[i] + (g[i] * g[i] - v[i]) * oneMinusBeta2
+        w[i] -= (m[i] * alpha) / (T.scalarSquareRoot(v[i]) + epsilon)
+        i += 1
+    }
+}

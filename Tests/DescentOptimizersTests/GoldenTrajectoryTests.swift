@@ -1,0 +1,68 @@
+import DescentOptimizers
+import DescentTensor
+import Foundation
+import Testing
+
+/// The TensorFlow 2.21 golden trajectories in Tests/Fixtures/optimizers (see scripts/golden/).
+enum Fixtures {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("Fixtures")
+
+    static func load(_ path: String) throws -> JSONValue {
+        let text = try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+        return try JSONValue(parsing: text)
+    }
+
+    static func names(in folder: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(folder).path)
+            .filter { $0.hasSuffix(".json") && $0 != "INDEX.json" }.map { String($0.dropLast(5)) }.sorted()
+    }
+
+    static let optimizerCases = (try? names(in: "optimizers")) ?? []
+    static let configCases = (try? names(in: "configs")) ?? []
+}
+
+/// Relative error with a floor of 1 for the scale: `|x − e| / max(|e|, 1)`.
+func relativeError(_ x: Double, _ e: Double) -> Double { abs(x - e) / max(abs(e), 1) }
+
+@Suite struct GoldenTrajectoryTests {
+    @Test func fixturesArePresent() {
+        #expect(Fixtures.optimizerCases.count >= 100)
+    }
+
+    @Test(arguments: Fixtures.optimizerCases)
+    func matchesTensorFlow(_ name: String) throws {
+        let fixture = try #require(try Fixtures.load("optimizers/\(name).json").objectValue)
+        let input = try #require(fixture["input"])
+        let expected = try #require(fixture["expected"]?.objectValue)
+        let output = try Replay.run(input)
+
+        #expect(output["iterations"] == expected["iterations"])
+        #expect(output["weight_names"] == expected["weight_names"])
+        #expect(output["config"] == expected["config"], "config: \(output["config"]?.serialized ?? "")")
+
+        let gotSteps = try #require(output["steps"]?.arrayValue)
+        let wantSteps = try #require(expected["steps"]?.arrayValue)
+        #expect(gotSteps.count == wantSteps.count)
+        var worst = 0.0, worstAt = ""
+        for (s, (got, want)) in zip(gotSteps, wantSteps).enumerated() {
+            let g = got.objectValue?["variables"]?.arrayValue ?? [], w = want.objectValue?["variables"]?.arrayValue ?? []
+            for (v, (gv, wv)) in zip(g, w).enumerated() {
+                for (i, (x, e)) in zip(gv.arrayValue ?? [], wv.arrayValue ?? []).enumerated() {
+                    let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
+                    if !(err <= worst) { worst = err; worstAt = "step \(s) variable \(v) element \(i): \(x) vs \(e)" }
+                }
+            }
+        }
+        #expect(worst <= 1e-5, "worst \(worst) at \(worstAt)")
+        let gotWeights = output["weights"]?.arrayValue ?? [], wantWeights = expected["weights"]?.arrayValue ?? []
+        #expect(gotWeights.count == wantWeights.count)
+        var worstWeight = 0.0
+        for (gw, ww) in zip(gotWeights, wantWeights) {
+            for (x, e) in zip(gw.arrayValue ?? [], ww.arrayValue ?? []) {
+                worstWeight = max(worstWeight, relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan))
+            }
+        }
+        #expect(worstWeight <= 1e-5, "optimizer weights differ by \(worstWeight)")
+    }
+}
