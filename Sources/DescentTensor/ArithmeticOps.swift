@@ -12,6 +12,10 @@ extension Tensor {
             throw TensorError.incompatibleShapes(operation: "sumToShape", lhs: shape, rhs: target,
                                                  reason: "target has a higher rank")
         }
+        guard zip(target, shape[extra...]).allSatisfy({ $0 == $1 || $0 == 1 }) else {
+            throw TensorError.incompatibleShapes(operation: "sumToShape", lhs: shape, rhs: target,
+                                                 reason: "target does not broadcast to this shape")
+        }
         var axes = Array(0..<extra)
         for (i, d) in target.enumerated() where d == 1 && shape[i + extra] != 1 { axes.append(i + extra) }
         let summed = axes.isEmpty ? self : try sum(axes: axes)

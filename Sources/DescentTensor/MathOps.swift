@@ -1,5 +1,5 @@
 // Differentiable element-wise functions of one tensor. Each throws ``TensorError/unsupportedDType``
-// for `int64` tensors (except negation, abs and sign).
+// for `int64` tensors (except abs, sign and squared; negation is in ArithmeticOps.swift).
 
 extension Tensor {
     @inline(__always)

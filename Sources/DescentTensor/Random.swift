@@ -73,12 +73,20 @@ extension Tensor {
             throw TensorError.invalidArgument(operation: "randomUniform", reason: "min \(min) is greater than max \(max)")
         }
         var t = Tensor(uninitializedShape: shape, dtype: dtype)
+        // `min + width * u` can round up to `max` when the spacing of floats near `max` exceeds
+        // `width * (1 - u)`, so results are capped at the largest value below `max` (the range is half-open).
         switch dtype {
         case .float32:
-            let p = t._mutablePointer(Float.self), lo = Float(min), width = Float(max - min)
-            for i in 0..<t.scalarCount { p[i] = lo + width * generator.nextUniformFloat() }
-        case .float64, .int64:
-            t.setElements { _ in min + (max - min) * generator.nextUniform() }
+            let p = t._mutablePointer(Float.self), lo = Float(min), width = Float(max - min), hi = Float(max)
+            let top = lo < hi ? hi.nextDown : lo
+            for i in 0..<t.scalarCount { p[i] = Swift.min(lo + width * generator.nextUniformFloat(), top) }
+        case .float64:
+            let top = min < max ? max.nextDown : min
+            t.setElements { _ in Swift.min(min + (max - min) * generator.nextUniform(), top) }
+        case .int64:
+            // Round down, not toward zero, so each integer in [min, max) is equally likely.
+            let top = min < max ? max.nextDown : min
+            t.setElements { _ in Swift.min(min + (max - min) * generator.nextUniform(), top).rounded(.down) }
         }
         return t
     }

@@ -71,6 +71,7 @@ extension Tensor {
     public func mean(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
         let ax = try normalizedAxes(axes, operation: "mean")
         if ax.isEmpty { return self }
+        guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "mean", dtype: dtype) }
         let count = ax.reduce(1) { $0 * shape[$1] }
         return try sum(axes: ax, keepDims: keepDims) / Double(count)
     }
@@ -135,6 +136,7 @@ extension Tensor {
     /// `x / norm`, and 0 where the norm is 0 (TensorFlow gives NaN there).
     public func l2Norm(axes: [Int]? = nil, keepDims: Bool = false) throws -> Tensor {
         let ax = try normalizedAxes(axes, operation: "l2Norm")
+        guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "l2Norm", dtype: dtype) }
         let kept = try applyUnary(.square).applyReduce(.sum, axes: ax).applyUnary(.sqrt)
         let out = keepDims ? kept : try kept.applyReshape(droppingAxes: ax)
         return Autodiff.recordUnary("l2Norm", self, out, backward: { [x = self.untracked] g in
@@ -147,6 +149,7 @@ extension Tensor {
     /// Log-softmax along `axis`: `x - log(sum(exp(x)))`, computed stably.
     public func logSoftmax(axis: Int = -1) throws -> Tensor {
         let ax = try normalizedAxes([axis], operation: "logSoftmax")
+        guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "logSoftmax", dtype: dtype) }
         let shifted = try applyBinary(.subtract, applyReduce(.max, axes: ax))
         let logSum = try shifted.applyUnary(.exp).applyReduce(.sum, axes: ax).applyUnary(.log)
         let out = try shifted.applyBinary(.subtract, logSum)
@@ -159,6 +162,7 @@ extension Tensor {
     /// Softmax along `axis`: `exp(x) / sum(exp(x))`, computed stably.
     public func softmax(axis: Int = -1) throws -> Tensor {
         let ax = try normalizedAxes([axis], operation: "softmax")
+        guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "softmax", dtype: dtype) }
         let e = try applyBinary(.subtract, applyReduce(.max, axes: ax)).applyUnary(.exp)
         let out = try e.applyBinary(.divide, e.applyReduce(.sum, axes: ax))
         return Autodiff.recordUnary("softmax", self, out, backward: { g in

@@ -294,10 +294,11 @@ extension Tensor {
     /// result has shape `indices.shape + shape[1...]`. The gradient is an ``IndexedSlices``.
     public func gather(_ indices: Tensor) throws -> Tensor {
         let flat = indices.doubles
-        if let bad = flat.first(where: { $0 != $0.rounded() }) {
+        if let bad = flat.first(where: { !$0.isFinite || $0 != $0.rounded() }) {
             throw TensorError.invalidArgument(operation: "gather", reason: "index \(bad) is not an integer")
         }
-        let rows = try gather(flat.map { Int($0) })
+        // Integers too large for `Int` are out of range anyway (`Int(_:)` would trap on them).
+        let rows = try gather(flat.map { Int(exactly: $0) ?? ($0 < 0 ? Int.min : Int.max) })
         return try rows.reshaped(to: indices.shape + shape.dropFirst())
     }
 
@@ -309,8 +310,7 @@ extension Tensor {
         let values = indices.doubles
         out.makeUnique()
         for (i, v) in values.enumerated() {
-            let k = Int(v)
-            guard Double(k) == v, k >= 0, k < depth else { continue }
+            guard let k = Int(exactly: v), k >= 0, k < depth else { continue }  // NaN, fractions, out of range
             switch dtype {
             case .float32: out._mutablePointer(Float.self)[i * depth + k] = 1
             case .float64: out._mutablePointer(Double.self)[i * depth + k] = 1

@@ -132,7 +132,7 @@ public struct Tensor: Sendable {
         guard step != 0 else { throw TensorError.invalidArgument(operation: "Tensor.range", reason: "step must not be 0") }
         let steps = ((end - start) / step).rounded(.up)
         // `Int(_:)` would trap on a non-finite or huge count.
-        guard start.isFinite, end.isFinite, let count = Int(exactly: Swift.max(0, steps)) else {
+        guard start.isFinite, end.isFinite, !step.isNaN, let count = Int(exactly: Swift.max(0, steps)) else {
             throw TensorError.invalidArgument(operation: "Tensor.range",
                                               reason: "cannot count from \(start) to \(end) by \(step)")
         }
@@ -224,6 +224,7 @@ public struct Tensor: Sendable {
             throw TensorError.dtypeMismatch(operation: "withUnsafeMutableBufferPointer(as:)", lhs: dtype, rhs: T.dtype)
         }
         makeUnique()
+        tapeNode = 0  // a value changed in place is no longer the one a tape recorded
         return try withExtendedLifetime(storage) {
             try body(UnsafeMutableBufferPointer(start: _mutablePointer(T.self), count: scalarCount))
         }

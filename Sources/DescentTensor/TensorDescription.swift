@@ -18,17 +18,20 @@ extension Tensor: CustomStringConvertible, CustomDebugStringConvertible {
     public var formattedValues: String {
         let elide = scalarCount > Tensor.printThreshold
         let values = doubles
-        func format(_ v: Double) -> String {
+        // int64 prints from the integers themselves: a `Double` loses digits beyond 2^53 and traps on
+        // `Int64(Double(Int64.max))`.
+        let integers = dtype == .int64 ? Array(UnsafeBufferPointer(start: _pointer(Int64.self), count: scalarCount)) : []
+        func format(_ i: Int) -> String {
             switch dtype {
-            case .int64: return String(Int64(v))
-            case .float32: return Float(v).description
-            case .float64: return v.description
+            case .int64: return String(integers[i])
+            case .float32: return Float(values[i]).description
+            case .float64: return values[i].description
             }
         }
         var strides = [Int](repeating: 1, count: rank)
         if rank >= 2 { for i in stride(from: rank - 2, through: 0, by: -1) { strides[i] = strides[i + 1] * shape[i + 1] } }
         func render(_ axis: Int, _ offset: Int, _ indent: String) -> String {
-            if axis == rank { return format(values[offset]) }
+            if axis == rank { return format(offset) }
             let n = shape[axis]
             var positions = Array(0..<n)
             let edge = Tensor.printEdgeItems

@@ -44,6 +44,8 @@ open class Optimizer {
     public let gradientTransformers: [GradientTransformer]
 
     private var hypers: [(name: String, storage: HyperStorage)] = []
+    /// Numbers of the config this optimizer was deserialized from, to write them back in their form.
+    var configNumbers: [String: JSONValue] = [:]
     private var hypersCreated = false
     private var iterationsVariable: Variable?
     private var slotStore: [Int: [(name: String, variable: Variable)]] = [:]
@@ -341,16 +343,23 @@ open class Optimizer {
     /// Adds the step's coefficients for one dtype (override and call `super`, which sets `"lr_t"`).
     /// Runs once per dtype per ``applyGradients(_:)``, before any update.
     open func prepare(_ coefficients: inout Coefficients) throws {
-        coefficients["lr_t"] = try decayedLearningRate(coefficients.dtype)
+        if hypers.contains(where: { $0.name == "learning_rate" }) {
+            coefficients["lr_t"] = try decayedLearningRate(coefficients.dtype)
+        }
     }
 
     /// Called once per ``applyGradients(_:)`` after the coefficients of every dtype are prepared and before
     /// any update (Nadam advances its momentum cache here).
     open func willApply(coefficients: [DType: Coefficients], variables: [Variable]) throws {}
 
-    /// A fused kernel for dense updates with these coefficients, or `nil` to update each variable with
-    /// ``resourceApplyDense(_:_:_:)``. Built-ins return one when their dynamic type is exactly theirs.
+    /// A fused kernel for dense updates with these coefficients (built-ins), or `nil`.
     open func denseKernel(for coefficients: Coefficients) -> DenseKernel? { nil }
+
+    /// Whether ``applyGradients(_:)`` sends all dense variables through ``denseKernel(for:)`` in one
+    /// parallel pass instead of calling ``resourceApplyDense(_:_:_:)`` per variable. Built-ins return
+    /// `true` only when the dynamic type is exactly theirs, so a subclass that overrides
+    /// `resourceApplyDense` is always called; a subclass that keeps the built-in rule may return `true`.
+    open var fusesDenseUpdates: Bool { false }
 
     /// The slots a dense kernel reads and writes, in order (for the variable of each job).
     open var denseKernelSlotNames: [String] { [] }
@@ -460,7 +469,7 @@ open class Optimizer {
     /// sparse ones one by one; then constraints, in list order.
     private func distributedApply(_ pairs: [(Gradient, Variable)], _ coefficients: [DType: Coefficients]) throws {
         var kernels: [DType: DenseKernel] = [:]
-        for (dtype, c) in coefficients { kernels[dtype] = denseKernel(for: c) }
+        if fusesDenseUpdates { for (dtype, c) in coefficients { kernels[dtype] = denseKernel(for: c) } }
         var jobsByDType: [DType: [DenseJob]] = [:]
         for (g, v) in pairs {
             let c = coefficients[v.dtype]!
@@ -615,9 +624,14 @@ open class Optimizer {
         get throws {
             var c = JSONObject()
             c["name"] = .string(name)
-            if let clipnorm { c["clipnorm"] = .double(clipnorm) }
-            if let clipvalue { c["clipvalue"] = .double(clipvalue) }
-            if let globalClipnorm { c["global_clipnorm"] = .double(globalClipnorm) }
+            func number(_ key: String, _ value: Double) -> JSONValue {
+                // An integer written in the config it was built from stays an integer (`"clipvalue": 2`).
+                if let original = configNumbers[key], original.doubleValue == value { return original }
+                return .double(value)
+            }
+            if let clipnorm { c["clipnorm"] = number("clipnorm", clipnorm) }
+            if let clipvalue { c["clipvalue"] = number("clipvalue", clipvalue) }
+            if let globalClipnorm { c["global_clipnorm"] = number("global_clipnorm", globalClipnorm) }
             return c
         }
     }

@@ -70,8 +70,9 @@ open class Adam: Optimizer {
 
     open override var denseKernelSlotNames: [String] { amsgrad ? ["m", "v", "vhat"] : ["m", "v"] }
 
+    open override var fusesDenseUpdates: Bool { type(of: self) == Adam.self }
+
     open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        guard type(of: self) == Adam.self else { return nil }
         return c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 

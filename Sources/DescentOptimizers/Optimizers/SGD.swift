@@ -60,8 +60,9 @@ open class SGD: Optimizer {
 
     open override var denseKernelSlotNames: [String] { usesMomentum ? ["momentum"] : [] }
 
+    open override var fusesDenseUpdates: Bool { type(of: self) == SGD.self }
+
     open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        guard type(of: self) == SGD.self else { return nil }
         switch c.dtype {
         case .float32: return makeKernel(Float.self, c)
         default: return makeKernel(Double.self, c)

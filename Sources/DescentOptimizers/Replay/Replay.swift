@@ -141,3 +141,24 @@ public enum Replay {
         }
     }
 }
+
+extension Replay {
+    /// The whole `descent replay` command: reads the document (`path`, or standard input for `-`),
+    /// and returns the exit status and what to print. On any error: status 1, nothing on standard output,
+    /// one line on standard error naming the problem.
+    public static func command(path: String, readStandardInput: () throws -> String,
+                               readFile: (String) throws -> String) -> (status: Int32, stdout: String, stderr: String) {
+        let text: String
+        do {
+            text = path == "-" ? try readStandardInput() : try readFile(path)
+        } catch {
+            return (1, "", "error: cannot read \(path == "-" ? "standard input" : path): \(error)\n")
+        }
+        do {
+            return (0, try run(json: text) + "\n", "")
+        } catch {
+            let message = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
+            return (1, "", "error: \(message)\n")
+        }
+    }
+}

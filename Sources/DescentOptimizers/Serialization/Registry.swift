@@ -49,14 +49,16 @@ extension Optimizer {
 
     /// The Keras serialization of this optimizer (`tf.keras.optimizers.serialize`):
     /// `{"module": "keras.optimizers.legacy", "class_name": ..., "config": {...}, "registered_name": null}`.
-    public func serialize() throws -> JSONObject {
+    ///
+    /// With `legacyFormat` (Keras' `use_legacy_format=True`) only `class_name` and `config` are written.
+    public func serialize(legacyFormat: Bool = false) throws -> JSONObject {
         let className = type(of: self).kerasClassName
         let builtIn = Optimizer.builtInFactories[className.lowercased()] != nil
         var o = JSONObject()
-        o["module"] = builtIn ? "keras.optimizers.legacy" : .null
+        if !legacyFormat { o["module"] = builtIn ? "keras.optimizers.legacy" : .null }
         o["class_name"] = .string(className)
         o["config"] = .object(try config)
-        o["registered_name"] = builtIn ? .null : .string(className)
+        if !legacyFormat { o["registered_name"] = builtIn ? .null : .string(className) }
         return o
     }
 
@@ -80,7 +82,13 @@ extension Optimizer {
         if let f = custom.optimizers[className] ?? registered.flatMap({ custom.optimizers[$0] }) {
             return try f(config, customObjects)
         }
-        if let f = builtInFactories[className.lowercased()] { return try f(config, customObjects) }
+        if let f = builtInFactories[className.lowercased()] {
+            let optimizer = try f(config, customObjects)
+            for key in ["clipnorm", "clipvalue", "global_clipnorm"] {
+                if case .int? = config[key] { optimizer.configNumbers[key] = config[key] }
+            }
+            return optimizer
+        }
         throw OptimizerError.unknownClass(kind: "optimizer", name: className)
     }
 
@@ -110,18 +118,18 @@ extension Optimizer {
 }
 
 /// `{"module": "keras.optimizers.schedules", "class_name", "config", "registered_name": null}`.
-func serializeSchedule(_ schedule: any LearningRateSchedule) throws -> JSONObject {
+public func serializeSchedule(_ schedule: any LearningRateSchedule, legacyFormat: Bool = false) throws -> JSONObject {
     let builtIn = builtInSchedules[schedule.className] != nil
     var o = JSONObject()
-    o["module"] = builtIn ? "keras.optimizers.schedules" : .null
+    if !legacyFormat { o["module"] = builtIn ? "keras.optimizers.schedules" : .null }
     o["class_name"] = .string(schedule.className)
     o["config"] = .object(try schedule.config)
-    o["registered_name"] = builtIn ? .null : .string(schedule.className)
+    if !legacyFormat { o["registered_name"] = builtIn ? .null : .string(schedule.className) }
     return o
 }
 
 /// Reads a serialized schedule (`tf.keras.optimizers.schedules.deserialize`).
-func deserializeSchedule(_ o: JSONObject, customObjects: CustomObjects) throws -> any LearningRateSchedule {
+public func deserializeSchedule(_ o: JSONObject, customObjects: CustomObjects = .none) throws -> any LearningRateSchedule {
     guard let className = o["class_name"]?.stringValue else { throw JSONError("schedule: missing string field 'class_name'") }
     let config = o["config"]?.objectValue ?? JSONObject()
     let custom = customObjects.merged()
