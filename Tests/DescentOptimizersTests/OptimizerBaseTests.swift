@@ -268,7 +268,8 @@ private func floats(_ v: Variable) throws -> [Float] { try v.untrackedValue.scal
         let name = #expect(throws: OptimizerError.self) { try Adam(name: "bad name!") }
         #expect(name?.description.contains("bad name!") == true)
         #expect(try Adam(name: "outer/inner").name == "outer/inner")
-        #expect(try Adam(name: "").name == "adam")
+        let unnamed = try Adam(name: "").name, next = try Adam(name: "").name
+        #expect(unnamed.hasPrefix("adam") && next.hasPrefix("adam_") && unnamed != next)
         let opt = try SGD()
         try opt.setClipnorm(2)
         #expect(opt.clipnorm == 2)

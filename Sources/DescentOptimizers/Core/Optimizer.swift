@@ -127,9 +127,17 @@ open class Optimizer {
 
     /// Keras' name rule: any non-empty name is used as is, but it must be a valid TensorFlow name scope
     /// (letters, digits, `.`, `_`, `-`, `/`, `>`; not starting with `_`, `-` or `/`). An empty name
-    /// becomes the snake-cased class name (`"adam"`).
+    /// becomes a unique snake-cased class name (`"adam"`, `"adam_1"`, ...), as Keras'
+    /// `unique_object_name`.
     static func validatedName(_ name: String, className: String) throws -> String {
-        if name.isEmpty { return snakeCase(className) }
+        if name.isEmpty {
+            let base = snakeCase(className)
+            let n = uniqueNameCounts.withLock { counts -> Int in
+                defer { counts[base, default: 0] += 1 }
+                return counts[base, default: 0]
+            }
+            return n == 0 ? base : "\(base)_\(n)"
+        }
         let allowedFirst = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.")
         let allowed = allowedFirst.union("_-/>")
         guard let first = name.first, allowedFirst.contains(first), name.allSatisfy(allowed.contains) else {
@@ -650,6 +658,7 @@ open class Optimizer {
     // MARK: - Warnings
 
     private static let warningSink = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private static let uniqueNameCounts = Mutex<[String: Int]>([:])
 
     /// Where warnings (e.g. missing gradients) go; standard error by default.
     public static func setWarningHandler(_ handler: (@Sendable (String) -> Void)?) {

@@ -60,9 +60,10 @@ open class Adam: Optimizer {
     }
 
     /// Keras-1 compatibility: a list with one `vhat` per variable extra is truncated (as Keras does).
+    /// Unlike Keras, a one-element list given before the optimizer is built is an error, not ignored.
     open override func setWeights(_ values: [Tensor]) throws {
         let n = (weights.count - 1) / 2
-        if values.count == 3 * n + 1 && values.count > weights.count {
+        if n > 0 && values.count == 3 * n + 1 && values.count > weights.count {
             return try super.setWeights(Array(values.prefix(weights.count)))
         }
         try super.setWeights(values)
