@@ -7,7 +7,7 @@ struct DescentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descent",
         abstract: "Descent: Keras' optimizers in Swift.",
-        subcommands: [ExampleCommand.self, ReplayCommand.self],
+        subcommands: [ExampleCommand.self, ReplayCommand.self, BenchCommand.self],
         defaultSubcommand: ExampleCommand.self
     )
 }

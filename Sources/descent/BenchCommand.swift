@@ -1,0 +1,119 @@
+import ArgumentParser
+import Descent
+import Dispatch
+
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// `descent bench`: performance measurements (build with `make release` for meaningful numbers).
+struct BenchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bench",
+        abstract: "Measure Descent's speed (use a release build: make bench).",
+        subcommands: [OptimizerBench.self, BandwidthBench.self])
+}
+
+/// Monotonic seconds.
+func now() -> Double {
+    var t = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &t)
+    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
+}
+
+struct OptimizerBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "optimizer", abstract: "Time applyGradients of one optimizer over many parameters.")
+
+    @Option(help: "A built-in optimizer name (Keras defaults) or a Keras JSON config.")
+    var optimizer: String = "adam"
+    @Option(help: "Total number of parameters.")
+    var params: Int = 10_000_000
+    @Option(help: "Number of variables the parameters are split into.")
+    var tensors: Int = 10
+    @Option(help: "Timed steps.")
+    var steps: Int = 50
+    @Option(help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
+    var threads: Int?
+    @Flag(help: "Print one JSON object instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard params > 0, tensors > 0, tensors <= params else { throw ValidationError("need 0 < --tensors <= --params") }
+        guard steps > 0 else { throw ValidationError("--steps must be positive") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        if let threads { ThreadPool.setThreadCount(threads) }
+        let opt = try Optimizer.deserialize(json: optimizer)
+        let base = params / tensors
+        let sizes = (0..<tensors).map { base + ($0 < params % tensors ? 1 : 0) }
+        let variables = try sizes.enumerated().map { Variable(try Tensor.zeros(shape: [$1]), name: "v\($0)") }
+        let grads = try sizes.map { try Tensor(repeating: 0.001, shape: [$0]) }
+        let pairs = Array(zip(grads, variables)).map { (Gradient.dense($0.0), $0.1) as (Gradient?, Variable) }
+        for _ in 0..<3 { try opt.applyGradients(pairs) }  // warm up: slots, page faults
+        var best = Double.infinity
+        for _ in 0..<3 {
+            let start = now()
+            for _ in 0..<steps { try opt.applyGradients(pairs) }
+            best = min(best, (now() - start) / Double(steps))
+        }
+        let slots = opt.weights.count > 1 ? (opt.weights.count - 1) / tensors : 0
+        let bytesPerParam = Double(4 * (3 + 2 * slots))  // read var, grad, slots; write var, slots
+        let mparams = Double(params) / best / 1e6
+        let gbps = Double(params) * bytesPerParam / best / 1e9
+        let name = type(of: opt).kerasClassName.lowercased()
+        if json {
+            print(#"{"bench":"optimizer","optimizer":"\#(name)","params":\#(params),"tensors":\#(tensors),"threads":\#(ThreadPool.threadCount),"ms_per_step":\#(best * 1e3),"mparams_per_s":\#(mparams),"gb_per_s":\#(gbps)}"#)
+        } else {
+            print("optimizer \(name)  params \(params)  tensors \(tensors)  threads \(ThreadPool.threadCount)")
+            print(String(format: "  %.3f ms/step   %.1f Mparam/s   %.1f GB/s (%d bytes/param)", best * 1e3, mparams, gbps, Int(bytesPerParam)))
+            print(String(format: "  %.2f µs per variable", best * 1e6 / Double(tensors)))
+        }
+    }
+}
+
+struct BandwidthBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bandwidth", abstract: "STREAM-style copy and triad in Swift: the memory-bandwidth limit.")
+    @Option(help: "Elements per array.")
+    var elements: Int = 16 * 1024 * 1024
+    @Option(help: "Threads.")
+    var threads: Int?
+    @Flag(help: "Print JSON lines.")
+    var json = false
+
+    func run() throws {
+        if let threads { ThreadPool.setThreadCount(threads) }
+        let n = elements
+        let a = UnsafeMutablePointer<Float>.allocate(capacity: n), b = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        let c = UnsafeMutablePointer<Float>.allocate(capacity: n)
+        defer { a.deallocate(); b.deallocate(); c.deallocate() }
+        a.initialize(repeating: 1, count: n); b.initialize(repeating: 2, count: n); c.initialize(repeating: 0, count: n)
+        let pa = UncheckedPointer(a), pb = UncheckedPointer(b), pc = UncheckedPointer(c)
+        func measure(_ bytesPerElement: Int, _ body: (Range<Int>) -> Void) -> Double {
+            var best = Double.infinity
+            for _ in 0..<10 {
+                let start = now()
+                ThreadPool.parallelFor(n, grain: 1 << 16, body)
+                best = min(best, now() - start)
+            }
+            return Double(n * bytesPerElement) / best / 1e9
+        }
+        let copy = measure(8) { r in for i in r { pc.p[i] = pa.p[i] } }
+        let triad = measure(12) { r in for i in r { pa.p[i] = pb.p[i] + 3 * pc.p[i] } }
+        if json {
+            print(#"{"bench":"bandwidth","kernel":"copy","threads":\#(ThreadPool.threadCount),"gb_per_s":\#(copy)}"#)
+            print(#"{"bench":"bandwidth","kernel":"triad","threads":\#(ThreadPool.threadCount),"gb_per_s":\#(triad)}"#)
+        } else {
+            print(String(format: "copy  %.1f GB/s\ntriad %.1f GB/s  (threads %d, %d floats per array)", copy, triad, ThreadPool.threadCount, n))
+        }
+    }
+}
+
+/// A pointer shared by the benchmark's parallel chunks, which write disjoint ranges.
+struct UncheckedPointer: @unchecked Sendable {
+    let p: UnsafeMutablePointer<Float>
+    init(_ p: UnsafeMutablePointer<Float>) { self.p = p }
+}
