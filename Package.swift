@@ -23,6 +23,12 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // zlib (Debian: zlib1g-dev) for the bundled gzip data set.
+        .systemLibrary(
+            name: "CDescentZlib",
+            pkgConfig: "zlib",
+            providers: [.apt(["zlib1g-dev"])]
+        ),
         // Header-only C helpers: vector square roots that vectorize on Linux (see ARCHITECTURE.md).
         .target(name: "CDescentMath"),
         .target(
@@ -34,7 +40,12 @@ let package = Package(
         ),
         .target(name: "DescentAutodiff", dependencies: ["DescentTensor"]),
         .target(name: "DescentOptimizers", dependencies: ["DescentTensor", "DescentAutodiff"]),
-        .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers"]),
+        .target(
+            name: "DescentKeras",
+            dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers", "CDescentZlib"],
+            resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
+        ),
+        .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentKeras"]),
         .executableTarget(
             name: "descent",
             dependencies: [

@@ -2,3 +2,4 @@
 @_exported import DescentAutodiff
 @_exported import DescentTensor
 @_exported import DescentOptimizers
+@_exported import DescentKeras

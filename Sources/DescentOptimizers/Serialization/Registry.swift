@@ -114,6 +114,9 @@ extension Optimizer {
     static let builtInFactories: [String: @Sendable (JSONObject, CustomObjects) throws -> Optimizer] = [
         "sgd": { try SGD(config: $0, customObjects: $1) },
         "adam": { try Adam(config: $0, customObjects: $1) },
+        "adagrad": { try Adagrad(config: $0, customObjects: $1) },
+        "adadelta": { try Adadelta(config: $0, customObjects: $1) },
+        "adamax": { try Adamax(config: $0, customObjects: $1) },
     ]
 }
 

@@ -1,0 +1,230 @@
+import DescentAutodiff
+import DescentTensor
+import Synchronization
+
+/// The base class of Keras-style layers.
+///
+/// A layer creates its weights on its first call, from the input's shape (``build(inputShape:)``), so
+/// models need no input shape up front: the seed's "variables created when the model is first called".
+/// Subclasses override ``build(inputShape:)``, ``call(_:training:)`` and ``outputShape(forInputShape:)``,
+/// and create weights with ``addWeight(name:shape:dtype:initializer:regularizer:constraint:trainable:)``.
+open class Layer {
+    /// The layer's name (`"dense"`, `"dense_1"`, ...), the prefix of its variables' names.
+    public let name: String
+    /// The layer's variables in creation order.
+    public private(set) var weights: [Variable] = []
+    /// Whether the layer's weights are trained (Keras' `layer.trainable`).
+    public var trainable = true
+    /// Whether the weights exist.
+    public private(set) var isBuilt = false
+    /// The input shape the layer was built for (batch dimension included).
+    public private(set) var builtInputShape: [Int]?
+    private var regularized: [(Variable, Regularizer)] = []
+
+    private static let nameCounts = Mutex<[String: Int]>([:])
+
+    /// Creates a layer; a `nil` name becomes a unique snake-cased class name (`"dense"`, `"dense_1"`).
+    public init(name: String?) {
+        if let name { self.name = name } else {
+            let base = Layer.snakeCase(String(describing: type(of: self)))
+            let n = Layer.nameCounts.withLock { counts -> Int in
+                defer { counts[base, default: 0] += 1 }
+                return counts[base, default: 0]
+            }
+            self.name = n == 0 ? base : "\(base)_\(n)"
+        }
+    }
+
+    static func snakeCase(_ s: String) -> String {
+        var out = ""
+        let chars = Array(s)
+        for (i, c) in chars.enumerated() {
+            if c.isUppercase && i > 0 && (chars[i - 1].isLowercase || (i + 1 < chars.count && chars[i + 1].isLowercase)) {
+                out += "_"
+            }
+            out += c.lowercased()
+        }
+        return out
+    }
+
+    /// Creates the layer's weights for an input of `inputShape` (override).
+    open func build(inputShape: [Int]) throws {}
+
+    /// The layer's computation (override). `training` enables training-only behaviour (dropout).
+    open func call(_ input: Tensor, training: Bool) throws -> Tensor { input }
+
+    /// The output shape for an input shape (override; used by `summary()`).
+    open func outputShape(forInputShape shape: [Int]) -> [Int] { shape }
+
+    /// Builds the layer on first use, then calls it.
+    public func callAsFunction(_ input: Tensor, training: Bool = false) throws -> Tensor {
+        try buildIfNeeded(inputShape: input.shape)
+        return try call(input, training: training)
+    }
+
+    /// Builds the layer for `inputShape` unless it is built already.
+    public func buildIfNeeded(inputShape: [Int]) throws {
+        guard !isBuilt else { return }
+        try build(inputShape: inputShape)
+        builtInputShape = inputShape
+        isBuilt = true
+    }
+
+    /// Creates a variable named `"<layer>/<name>"` and adds it to ``weights``.
+    @discardableResult
+    public func addWeight(name: String, shape: [Int], dtype: DType = .float32, initializer: Initializer = .glorotUniform,
+                          regularizer: Regularizer? = nil, constraint: (any VariableConstraint)? = nil,
+                          trainable: Bool = true) throws -> Variable {
+        let v = Variable(try initializer.makeValue(shape: shape, dtype: dtype), name: "\(self.name)/\(name)",
+                         trainable: trainable, constraint: constraint)
+        weights.append(v)
+        if let regularizer { regularized.append((v, regularizer)) }
+        return v
+    }
+
+    /// The weights a model trains (none when the layer is frozen).
+    public var trainableWeights: [Variable] { trainable ? weights.filter(\.trainable) : [] }
+
+    /// The weights that are not trained.
+    public var nonTrainableWeights: [Variable] { trainable ? weights.filter { !$0.trainable } : weights }
+
+    /// The regularization penalties of the layer's weights (Keras' `layer.losses`), recorded on active tapes.
+    public func regularizationLosses() throws -> [Tensor] {
+        try regularized.map { v, r in try r.penalty(v.value) }
+    }
+
+    /// The number of scalars in ``weights``.
+    public var parameterCount: Int { weights.reduce(0) { $0 + $1.scalarCount } }
+
+    /// The Keras class name shown by `summary()` (defaults to the Swift class name).
+    open class var kerasClassName: String { String(describing: self) }
+}
+
+/// A densely connected layer: `activation(x · kernel + bias)` (Keras' `Dense`).
+public final class Dense: Layer {
+    /// Output features.
+    public let units: Int
+    public let activation: Activation
+    public let useBias: Bool
+    public let kernelInitializer: Initializer
+    public let biasInitializer: Initializer
+    public let kernelRegularizer: Regularizer?
+    public let biasRegularizer: Regularizer?
+    public let kernelConstraint: (any VariableConstraint)?
+    public let biasConstraint: (any VariableConstraint)?
+    /// `[inputFeatures, units]`, after the first call.
+    public private(set) var kernel: Variable?
+    /// `[units]`, after the first call (when `useBias`).
+    public private(set) var bias: Variable?
+
+    /// Creates a Dense layer; its kernel is created at the first call from the input's last dimension.
+    public init(_ units: Int, activation: Activation = .linear, useBias: Bool = true,
+                kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
+                kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
+                kernelConstraint: (any VariableConstraint)? = nil, biasConstraint: (any VariableConstraint)? = nil,
+                name: String? = nil) {
+        precondition(units > 0, "Dense needs a positive number of units, got \(units)")
+        self.units = units
+        self.activation = activation
+        self.useBias = useBias
+        self.kernelInitializer = kernelInitializer
+        self.biasInitializer = biasInitializer
+        self.kernelRegularizer = kernelRegularizer
+        self.biasRegularizer = biasRegularizer
+        self.kernelConstraint = kernelConstraint
+        self.biasConstraint = biasConstraint
+        super.init(name: name)
+    }
+
+    public override func build(inputShape: [Int]) throws {
+        guard let features = inputShape.last, inputShape.count >= 2 else {
+            throw TensorError.invalidShape(operation: "Dense '\(name)'", shape: inputShape,
+                                           reason: "expects inputs of rank >= 2 ([batch, features])")
+        }
+        kernel = try addWeight(name: "kernel", shape: [features, units], initializer: kernelInitializer,
+                               regularizer: kernelRegularizer, constraint: kernelConstraint)
+        if useBias {
+            bias = try addWeight(name: "bias", shape: [units], initializer: biasInitializer,
+                                 regularizer: biasRegularizer, constraint: biasConstraint)
+        }
+    }
+
+    public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
+        guard let kernel else { preconditionFailure("Dense.call before build") }
+        guard input.shape.last == kernel.shape[0] else {
+            throw TensorError.incompatibleShapes(operation: "Dense '\(name)'", lhs: input.shape, rhs: kernel.shape,
+                                                 reason: "the layer was built for \(kernel.shape[0]) input features")
+        }
+        var y = try input.matmul(kernel.value)
+        if let bias { y = try y + bias.value }
+        return try activation(y)
+    }
+
+    public override func outputShape(forInputShape shape: [Int]) -> [Int] { Array(shape.dropLast()) + [units] }
+}
+
+/// Looks up rows of a `[inputDim, outputDim]` table for integer indices (Keras' `Embedding`). Its
+/// gradient is sparse (``IndexedSlices``), so optimizers take their sparse path.
+public final class Embedding: Layer {
+    public let inputDim: Int
+    public let outputDim: Int
+    public let embeddingsInitializer: Initializer
+    public let embeddingsRegularizer: Regularizer?
+    /// The table, after the first call.
+    public private(set) var embeddings: Variable?
+
+    public init(inputDim: Int, outputDim: Int, embeddingsInitializer: Initializer = .randomUniform(),
+                embeddingsRegularizer: Regularizer? = nil, name: String? = nil) {
+        precondition(inputDim > 0 && outputDim > 0, "Embedding needs positive dimensions")
+        self.inputDim = inputDim
+        self.outputDim = outputDim
+        self.embeddingsInitializer = embeddingsInitializer
+        self.embeddingsRegularizer = embeddingsRegularizer
+        super.init(name: name)
+    }
+
+    public override func build(inputShape: [Int]) throws {
+        embeddings = try addWeight(name: "embeddings", shape: [inputDim, outputDim], initializer: embeddingsInitializer,
+                                   regularizer: embeddingsRegularizer)
+    }
+
+    public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
+        guard let embeddings else { preconditionFailure("Embedding.call before build") }
+        return try embeddings.value.gather(input)
+    }
+
+    public override func outputShape(forInputShape shape: [Int]) -> [Int] { shape + [outputDim] }
+}
+
+/// Sets a fraction `rate` of inputs to 0 during training and scales the rest by `1 / (1 − rate)`
+/// (Keras' `Dropout`); the identity at inference.
+public final class Dropout: Layer {
+    public let rate: Double
+    private let generator: Mutex<SeededGenerator>
+
+    /// - Parameter seed: the mask generator's seed; `nil` draws one from ``GlobalRandom``.
+    public init(_ rate: Double, seed: UInt64? = nil, name: String? = nil) {
+        precondition(rate >= 0 && rate < 1, "Dropout rate must be in [0, 1), got \(rate)")
+        self.rate = rate
+        self.generator = Mutex(SeededGenerator(seed: seed ?? GlobalRandom.nextSeed()))
+        super.init(name: name)
+    }
+
+    public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
+        guard training && rate > 0 else { return input }
+        let uniform = try generator.withLock {
+            try Tensor.randomUniform(shape: input.shape, dtype: input.dtype, using: &$0)
+        }
+        let keep = try uniform.greaterEqual(Tensor.zeros(shape: [], dtype: input.dtype) + rate)
+        return try input * (keep * (1 / (1 - rate)))
+    }
+}
+
+/// Flattens every dimension but the batch (Keras' `Flatten`).
+public final class Flatten: Layer {
+    public override init(name: String? = nil) { super.init(name: name) }
+    public override func call(_ input: Tensor, training: Bool) throws -> Tensor { try input.flattenedBatch() }
+    public override func outputShape(forInputShape shape: [Int]) -> [Int] {
+        [shape.first ?? 1, shape.dropFirst().reduce(1, *)]
+    }
+}
