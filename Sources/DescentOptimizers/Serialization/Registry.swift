@@ -117,6 +117,10 @@ extension Optimizer {
         "adagrad": { try Adagrad(config: $0, customObjects: $1) },
         "adadelta": { try Adadelta(config: $0, customObjects: $1) },
         "adamax": { try Adamax(config: $0, customObjects: $1) },
+        "ftrl": { try Ftrl(config: $0, customObjects: $1) },
+        "nadam": { try Nadam(config: $0, customObjects: $1) },
+        // Keras' class `RMSprop` and its alias `RMSProp` (the lookup is case-insensitive).
+        "rmsprop": { try RMSprop(config: $0, customObjects: $1) },
     ]
 }
 
