@@ -11,9 +11,9 @@ RELEASE = -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-
 deps:
 	@./scripts/install-deps.sh
 
-## The main job (see README).
+## The main job (see README): train the digits MLP with Adam, write curves.svg.
 demo: deps
-	$(SWIFT) run $(RELEASE) descent example
+	$(SWIFT) run $(RELEASE) descent train --plot curves.svg
 
 ## The test suite, in debug, as CI runs it.
 test: deps

@@ -56,5 +56,9 @@ let package = Package(
         .testTarget(name: "DescentTensorTests", dependencies: ["DescentTensor", "DescentAutodiff"]),
         .testTarget(name: "DescentAutodiffTests", dependencies: ["DescentAutodiff", "DescentTensor"]),
         .testTarget(name: "DescentOptimizersTests", dependencies: ["DescentOptimizers", "DescentAutodiff", "DescentTensor"]),
+        .testTarget(
+            name: "DescentKerasTests",
+            dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor"]
+        ),
     ]
 )

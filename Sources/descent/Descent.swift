@@ -1,5 +1,10 @@
 import ArgumentParser
 import Descent
+import Foundation
+
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The `descent` command-line tool.
 @main
@@ -7,7 +12,22 @@ struct DescentCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "descent",
         abstract: "Descent: Keras' optimizers in Swift.",
-        subcommands: [ExampleCommand.self, ReplayCommand.self, BenchCommand.self],
-        defaultSubcommand: ExampleCommand.self
+        subcommands: [TrainCommand.self, CompareCommand.self, ReplayCommand.self, BenchCommand.self, ExampleCommand.self],
+        defaultSubcommand: TrainCommand.self
     )
+
+    /// Runs the command; usage and validation errors exit with status 2 (not ArgumentParser's 64).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            if exitCode(for: error) == .validationFailure {
+                let message = fullMessage(for: error)
+                FileHandle.standardError.write(Data(("error: " + message.replacingOccurrences(of: "Error: ", with: "") + "\n").utf8))
+                Glibc.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -1,0 +1,358 @@
+import DescentOptimizers
+import DescentTensor
+
+/// A stateful Keras metric (`tf.keras.metrics.Metric`): it accumulates statistics over batches and reports
+/// ``result()`` until ``reset()``.
+///
+/// Metrics are reference types with mutable state; use one metric from one task at a time. Their
+/// updates are not recorded on gradient tapes.
+public protocol Metric: AnyObject {
+    /// The metric's name (Keras' `name`, e.g. `"sparse_categorical_accuracy"`).
+    var name: String { get }
+    /// The dtype of the state and the result (Keras' default `float32`).
+    var dtype: DType { get }
+    /// The current value (Keras' `result()`): a scalar of ``dtype``.
+    func result() -> Tensor
+    /// Clears the accumulated state (Keras' `reset_state()`).
+    func reset()
+    /// The constructor arguments as Keras' `get_config()` writes them.
+    var config: JSONObject { get }
+    /// The class name used in serialized configs.
+    static var kerasClassName: String { get }
+}
+
+extension Metric {
+    /// Keras' serialization (`tf.keras.metrics.serialize`):
+    /// `{"module": "keras.metrics", "class_name": ..., "config": {...}, "registered_name": null}`.
+    public func serialize() -> JSONObject {
+        ["module": "keras.metrics", "class_name": .string(type(of: self).kerasClassName), "config": .object(config),
+         "registered_name": .null]
+    }
+}
+
+/// The (weighted) mean of the values seen (`tf.keras.metrics.Mean`).
+///
+/// State: `total` and `count`, scalars of ``dtype``. An update with values `v` and weights `w` (default 1):
+/// 1. `v` and `w` are cast to ``dtype``; `w` is aligned with `v` (a scalar stays; one extra trailing axis of
+///    size 1 is squeezed; one missing trailing axis is added), then broadcast to `v`'s shape; if it cannot be
+///    (its rank is still lower), `v` is instead averaged over its trailing axes down to `w`'s rank;
+/// 2. `total += Σ v · w`, `count += Σ w` (without weights: `count += size(v)`).
+///
+/// ``result()`` is `total / count`, or 0 while `count` is 0 (`divide_no_nan`). The arithmetic is done in
+/// ``dtype`` (float32 by default), as Keras' variables are.
+open class Mean: Metric {
+    /// The metric's name (default `"mean"`).
+    public let name: String
+    /// The dtype of the state and result.
+    public let dtype: DType
+    /// The running weighted sum.
+    public private(set) var total: Tensor
+    /// The running sum of the weights.
+    public private(set) var count: Tensor
+
+    /// Creates the metric with zero state.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` when `dtype` is not floating point.
+    public init(name: String = "mean", dtype: DType = .float32) throws {
+        guard dtype.isFloatingPoint else {
+            throw KerasError.invalidArgument(field: "dtype", message: "a metric's dtype must be float32 or float64, got \(dtype)")
+        }
+        self.name = name
+        self.dtype = dtype
+        total = scalarTensor(0, dtype)
+        count = scalarTensor(0, dtype)
+    }
+
+    /// `"Mean"`.
+    open class var kerasClassName: String { "Mean" }
+
+    /// `{"name", "dtype"}`.
+    open var config: JSONObject { ["name": .string(name), "dtype": .string(dtype.rawValue)] }
+
+    /// Adds `values` (weighted by `sampleWeight`) to the state; see ``Mean``.
+    /// - Throws: `TensorError` naming the values' and the weight's shapes when they cannot be combined.
+    public func update(_ values: Tensor, sampleWeight: Tensor? = nil) throws {
+        var v = values.untracked.cast(to: dtype)
+        var added: Tensor
+        if let sampleWeight {
+            var w = try alignWeights(sampleWeight.untracked.cast(to: dtype), to: v, operation: "\(name) sample_weight")
+            if canBroadcastWeights(w.shape, to: v.shape) {
+                w = try w.broadcast(to: v.shape)
+            } else if w.rank < v.rank {
+                v = try v.mean(axes: Array(w.rank..<v.rank))
+            }
+            guard broadcastable(v.shape, w.shape) else {
+                throw TensorError.incompatibleShapes(
+                    operation: "\(name) sample_weight", lhs: values.shape, rhs: sampleWeight.shape,
+                    reason: "the sample weight (second) does not broadcast to the values (first)")
+            }
+            v = try v * w
+            added = try w.sum()
+        } else {
+            added = scalarTensor(Double(v.scalarCount), dtype)
+        }
+        let sum = try v.sum()
+        total = try total + sum
+        count = try count + added
+    }
+
+    /// `total / count`, or 0 when `count` is 0.
+    public func result() -> Tensor {
+        // Cannot fail: two scalars of one dtype.
+        if (try? count.item()) == 0 { return scalarTensor(0, dtype) }
+        return try! total / count
+    }
+
+    /// Sets `total` and `count` to 0.
+    public func reset() {
+        total = scalarTensor(0, dtype)
+        count = scalarTensor(0, dtype)
+    }
+
+    /// TensorFlow's `assert_broadcastable`: weights of rank 0, or of the values' rank with every dimension
+    /// 1 or equal to the values' one.
+    private func canBroadcastWeights(_ w: [Int], to v: [Int]) -> Bool {
+        if w.isEmpty { return true }
+        guard w.count == v.count else { return false }
+        return zip(w, v).allSatisfy { $0 == 1 || $0 == $1 }
+    }
+}
+
+/// A mean of per-sample values computed by a function of `(yTrue, yPred)` (`tf.keras.metrics.MeanMetricWrapper`).
+///
+/// An update casts `yTrue` and `yPred` to ``Mean/dtype``, squeezes a trailing axis of size 1 from the one
+/// with a dimension more (Keras' `squeeze_or_expand_dimensions`), computes `matches = function(yTrue, yPred)`
+/// and adds them as ``Mean/update(_:sampleWeight:)`` does.
+open class MeanMetricWrapper: Mean {
+    /// The per-sample function `(yTrue, yPred) -> values`.
+    public let function: @Sendable (Tensor, Tensor) throws -> Tensor
+
+    /// Wraps `function` under `name`.
+    public init(name: String, dtype: DType = .float32,
+                _ function: @escaping @Sendable (Tensor, Tensor) throws -> Tensor) throws {
+        self.function = function
+        try super.init(name: name, dtype: dtype)
+    }
+
+    /// `"MeanMetricWrapper"`.
+    open override class var kerasClassName: String { "MeanMetricWrapper" }
+
+    /// Accumulates `function(yTrue, yPred)`, weighted by `sampleWeight`.
+    /// - Throws: `TensorError` naming the shapes when `yTrue`, `yPred` and the weight do not fit together.
+    public func update(yTrue: Tensor, yPred: Tensor, sampleWeight: Tensor? = nil) throws {
+        let (p, t) = try squeezeOrExpand(yPred: yPred.untracked.cast(to: dtype), yTrue: yTrue.untracked.cast(to: dtype))
+        try update(function(t, p), sampleWeight: sampleWeight)
+    }
+}
+
+/// How often predictions equal labels exactly (`tf.keras.metrics.Accuracy`): the mean of
+/// ``Metrics/accuracy(_:_:)``, `yTrue == yPred` as 1/0, after both are cast to ``Mean/dtype``.
+public final class Accuracy: MeanMetricWrapper {
+    /// Creates the metric (name `"accuracy"` by default).
+    public init(name: String = "accuracy", dtype: DType = .float32) throws {
+        try super.init(name: name, dtype: dtype) { try Metrics.accuracy($0, $1) }
+    }
+
+    /// `"Accuracy"`.
+    public override class var kerasClassName: String { "Accuracy" }
+}
+
+/// How often thresholded predictions match binary labels (`tf.keras.metrics.BinaryAccuracy`): the mean of
+/// ``Metrics/binaryMatches(_:_:threshold:)``, `yTrue == (yPred > threshold ? 1 : 0)` per element.
+public final class BinaryAccuracy: MeanMetricWrapper {
+    /// The decision threshold: a prediction counts as 1 when strictly greater.
+    public let threshold: Double
+
+    /// Creates the metric (name `"binary_accuracy"`, threshold 0.5 by default).
+    public init(name: String = "binary_accuracy", dtype: DType = .float32, threshold: Double = 0.5) throws {
+        self.threshold = threshold
+        try super.init(name: name, dtype: dtype) { try Metrics.binaryMatches($0, $1, threshold: threshold) }
+    }
+
+    /// `"BinaryAccuracy"`.
+    public override class var kerasClassName: String { "BinaryAccuracy" }
+
+    /// `{"name", "dtype", "threshold"}`.
+    public override var config: JSONObject {
+        var c = super.config
+        c["threshold"] = .double(threshold)
+        return c
+    }
+}
+
+/// How often the arg-max of the predictions matches the arg-max of one-hot labels
+/// (`tf.keras.metrics.CategoricalAccuracy`): the mean of ``Metrics/categoricalAccuracy(_:_:)``. Ties take the
+/// first index.
+public final class CategoricalAccuracy: MeanMetricWrapper {
+    /// Creates the metric (name `"categorical_accuracy"` by default).
+    public init(name: String = "categorical_accuracy", dtype: DType = .float32) throws {
+        try super.init(name: name, dtype: dtype) { try Metrics.categoricalAccuracy($0, $1) }
+    }
+
+    /// `"CategoricalAccuracy"`.
+    public override class var kerasClassName: String { "CategoricalAccuracy" }
+}
+
+/// How often the arg-max of the predictions equals an integer label
+/// (`tf.keras.metrics.SparseCategoricalAccuracy`): the mean of ``Metrics/sparseCategoricalMatches(_:_:)``.
+/// Labels may be `[batch]` or `[batch, 1]`, `int64` or float.
+public final class SparseCategoricalAccuracy: MeanMetricWrapper {
+    /// Creates the metric (name `"sparse_categorical_accuracy"` by default).
+    public init(name: String = "sparse_categorical_accuracy", dtype: DType = .float32) throws {
+        try super.init(name: name, dtype: dtype) { try Metrics.sparseCategoricalMatches($0, $1) }
+    }
+
+    /// `"SparseCategoricalAccuracy"`.
+    public override class var kerasClassName: String { "SparseCategoricalAccuracy" }
+}
+
+/// Keras' metric functions (`tf.keras.metrics.accuracy`, ...) and metric lookup (`tf.keras.metrics.get`).
+///
+/// The functions return per-sample `float32` values of 1 (match) or 0.
+public enum Metrics {
+    /// `yTrue == yPred` as 1/0 `float32` (`tf.keras.metrics.accuracy`); `yPred` is cast to `yTrue`'s dtype.
+    /// - Throws: `TensorError` naming both shapes unless they are equal.
+    public static func accuracy(_ yTrue: Tensor, _ yPred: Tensor) throws -> Tensor {
+        try requireSameShape(yTrue, yPred, "accuracy")
+        return try yTrue.equal(yPred.cast(to: yTrue.dtype)).cast(to: .float32)
+    }
+
+    /// `yTrue == (yPred > threshold ? 1 : 0)` as 1/0 `float32`, element-wise with broadcasting (Keras'
+    /// `metrics_utils.binary_matches`; the threshold is rounded to `yPred`'s dtype).
+    /// - Throws: `TensorError` naming both shapes when they do not broadcast.
+    public static func binaryMatches(_ yTrue: Tensor, _ yPred: Tensor, threshold: Double = 0.5) throws -> Tensor {
+        try requireBroadcastable(yTrue, yPred, "binary_matches")
+        let predicted = try yPred.greater(scalarTensor(threshold, yPred.dtype))
+        return try yTrue.cast(to: yPred.dtype).equal(predicted).cast(to: .float32)
+    }
+
+    /// `mean(binaryMatches(yTrue, yPred, threshold), axis: -1)` (`tf.keras.metrics.binary_accuracy`).
+    public static func binaryAccuracy(_ yTrue: Tensor, _ yPred: Tensor, threshold: Double = 0.5) throws -> Tensor {
+        try binaryMatches(yTrue, yPred, threshold: threshold).mean(axes: [-1])
+    }
+
+    /// `argmax(yTrue, -1) == argmax(yPred, -1)` as 1/0 `float32` (`tf.keras.metrics.categorical_accuracy`).
+    public static func categoricalAccuracy(_ yTrue: Tensor, _ yPred: Tensor) throws -> Tensor {
+        try sparseCategoricalMatches(yTrue.argmax(axis: -1), yPred)
+    }
+
+    /// `yTrue == argmax(yPred, -1)` as 1/0 `float32` (Keras' `metrics_utils.sparse_categorical_matches`).
+    ///
+    /// When `yTrue` has `yPred`'s rank its last axis (which must be 1) is squeezed first, and the matches
+    /// are reshaped back to `yTrue`'s shape. The arg-max (first index on ties) is cast to `yTrue`'s dtype.
+    /// - Throws: `TensorError` naming both shapes when they do not fit.
+    public static func sparseCategoricalMatches(_ yTrue: Tensor, _ yPred: Tensor) throws -> Tensor {
+        var labels = yTrue
+        let reshape = yTrue.rank == yPred.rank
+        if reshape {
+            guard yTrue.shape.last == 1 else {
+                throw TensorError.incompatibleShapes(
+                    operation: "sparse_categorical_matches", lhs: yTrue.shape, rhs: yPred.shape,
+                    reason: "labels (first) of the predictions' rank (second) must end in an axis of size 1")
+            }
+            labels = try yTrue.squeezing(axes: [-1])
+        }
+        let predicted = try yPred.argmax(axis: -1).cast(to: labels.dtype)
+        guard broadcastable(labels.shape, predicted.shape) else {
+            throw TensorError.incompatibleShapes(
+                operation: "sparse_categorical_matches", lhs: yTrue.shape, rhs: yPred.shape,
+                reason: "labels (first) must match the predictions (second) without their class axis")
+        }
+        let matches = try labels.equal(predicted).cast(to: .float32)
+        return reshape ? try matches.reshaped(to: yTrue.shape) : matches
+    }
+
+    /// `sparseCategoricalMatches`, with a trailing axis of size 1 squeezed from the result
+    /// (`tf.keras.metrics.sparse_categorical_accuracy`).
+    public static func sparseCategoricalAccuracy(_ yTrue: Tensor, _ yPred: Tensor) throws -> Tensor {
+        let matches = try sparseCategoricalMatches(yTrue, yPred)
+        return matches.rank > 1 && matches.shape.last == 1 ? try matches.squeezing(axes: [-1]) : matches
+    }
+
+    // MARK: Lookup
+
+    private static let functions: [(String, @Sendable (Tensor, Tensor) throws -> Tensor)] = [
+        ("accuracy", { try accuracy($0, $1) }), ("acc", { try accuracy($0, $1) }), ("ACC", { try accuracy($0, $1) }),
+        ("binary_accuracy", { try binaryAccuracy($0, $1) }),
+        ("categorical_accuracy", { try categoricalAccuracy($0, $1) }),
+        ("sparse_categorical_accuracy", { try sparseCategoricalAccuracy($0, $1) }),
+    ]
+
+    private static let classes: [(String, @Sendable (JSONObject) throws -> MeanMetricWrapper)] = [
+        ("Accuracy", { c in try Accuracy(name: try name(c) ?? "accuracy", dtype: try dtype(c)) }),
+        ("BinaryAccuracy", { c in
+            try BinaryAccuracy(name: try name(c) ?? "binary_accuracy", dtype: try dtype(c),
+                               threshold: c["threshold"].flatMap(\.doubleValue) ?? 0.5)
+        }),
+        ("CategoricalAccuracy", { c in try CategoricalAccuracy(name: try name(c) ?? "categorical_accuracy", dtype: try dtype(c)) }),
+        ("SparseCategoricalAccuracy", { c in
+            try SparseCategoricalAccuracy(name: try name(c) ?? "sparse_categorical_accuracy", dtype: try dtype(c))
+        }),
+    ]
+
+    /// Every name ``get(_:)`` accepts.
+    public static var knownNames: [String] { functions.map(\.0) + classes.map(\.0) }
+
+    /// A metric by Keras name (`tf.keras.metrics.get`, then `compile`'s wrapping of functions).
+    ///
+    /// Function names (`"accuracy"`, `"acc"`, `"binary_accuracy"`, `"categorical_accuracy"`,
+    /// `"sparse_categorical_accuracy"`) give a ``MeanMetricWrapper`` of that function named by the string;
+    /// class names (`"Accuracy"`, `"BinaryAccuracy"`, `"CategoricalAccuracy"`, `"SparseCategoricalAccuracy"`)
+    /// give the default instance. Note that `"binary_accuracy"` is Keras' function, which averages over the
+    /// last axis per sample, while `BinaryAccuracy` averages over every element (the same mean without
+    /// weights, up to rounding).
+    ///
+    /// `Model.compile(metrics=["accuracy"])` picks binary, sparse or categorical accuracy from the shapes:
+    /// that is ``compiled(_:yTrueShape:yPredShape:)``.
+    /// - Throws: ``KerasError/unknownIdentifier(kind:name:known:)`` for any other name.
+    public static func get(_ identifier: String) throws -> MeanMetricWrapper {
+        if let f = functions.first(where: { $0.0 == identifier })?.1 { return try MeanMetricWrapper(name: identifier, f) }
+        if let make = classes.first(where: { $0.0 == identifier })?.1 { return try make([:]) }
+        throw KerasError.unknownIdentifier(kind: "metric function", name: identifier, known: knownNames)
+    }
+
+    /// The metric `Model.compile(metrics=[identifier])` builds for an output (Keras'
+    /// `MetricsContainer._get_metric_object`).
+    ///
+    /// For `"accuracy"`/`"acc"` (any case): binary accuracy (the function) when `yPred`'s last dimension
+    /// is 1; else sparse categorical accuracy when `yTrue` has a lower rank than `yPred`, or `yTrue`'s last
+    /// dimension is 1 and `yPred`'s is not; else categorical accuracy. The metric keeps the name as given.
+    /// Other identifiers are looked up with ``get(_:)``.
+    public static func compiled(_ identifier: String, yTrueShape: [Int], yPredShape: [Int]) throws -> MeanMetricWrapper {
+        guard ["accuracy", "acc"].contains(identifier.lowercased()) else { return try get(identifier) }
+        let isBinary = yPredShape.last == 1
+        let isSparse = yTrueShape.count < yPredShape.count || (yTrueShape.last == 1 && yPredShape.last != 1)
+        if isBinary { return try MeanMetricWrapper(name: identifier) { try binaryAccuracy($0, $1) } }
+        if isSparse { return try MeanMetricWrapper(name: identifier) { try sparseCategoricalAccuracy($0, $1) } }
+        return try MeanMetricWrapper(name: identifier) { try categoricalAccuracy($0, $1) }
+    }
+
+    /// A metric from Keras' serialized form (`{"class_name": "BinaryAccuracy", "config": {...}}`) or a name.
+    /// - Throws: ``KerasError`` for an unknown class or an invalid config.
+    public static func deserialize(_ value: JSONValue) throws -> MeanMetricWrapper {
+        if let name = value.stringValue { return try get(name) }
+        guard let object = value.objectValue, let className = object["class_name"]?.stringValue else {
+            throw KerasError.invalidConfig(kind: "metric", message: "expected a string or an object with a "
+                                            + "\"class_name\", got \(value.typeName)")
+        }
+        guard let make = classes.first(where: { $0.0 == className })?.1 else {
+            throw KerasError.unknownIdentifier(kind: "metric class", name: className, known: classes.map(\.0))
+        }
+        return try make(object["config"]?.objectValue ?? JSONObject())
+    }
+
+    private static func name(_ c: JSONObject) throws -> String? {
+        guard let v = c["name"], !v.isNull else { return nil }
+        guard let s = v.stringValue else {
+            throw KerasError.invalidConfig(kind: "metric", message: "name must be a string, got \(v.typeName)")
+        }
+        return s
+    }
+
+    private static func dtype(_ c: JSONObject) throws -> DType {
+        guard let v = c["dtype"], !v.isNull else { return .float32 }
+        guard let s = v.stringValue, let d = DType(kerasName: s) else {
+            throw KerasError.invalidConfig(kind: "metric", message: "unknown dtype \(v)")
+        }
+        return d
+    }
+}

@@ -1,0 +1,168 @@
+import DescentOptimizers
+import DescentTensor
+import Foundation
+
+/// Per-epoch metric values (`"loss"`, `"accuracy"`, `"val_loss"`, ...).
+public typealias Logs = [String: Double]
+
+/// Hooks into `fit` (Keras' `Callback`). Every method has an empty default.
+public protocol Callback: AnyObject {
+    func onTrainBegin(model: Sequential) throws
+    func onEpochBegin(_ epoch: Int, model: Sequential) throws
+    func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws
+    func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws
+    func onTrainEnd(model: Sequential) throws
+}
+
+extension Callback {
+    public func onTrainBegin(model: Sequential) throws {}
+    public func onEpochBegin(_ epoch: Int, model: Sequential) throws {}
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws {}
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {}
+    public func onTrainEnd(model: Sequential) throws {}
+}
+
+/// The metrics of every epoch, returned by `fit` (Keras' `History`).
+public final class History: Callback {
+    /// The epochs run (0-based).
+    public private(set) var epochs: [Int] = []
+    /// Each metric's value per epoch, by name.
+    public private(set) var history: [String: [Double]] = [:]
+
+    public init() {}
+
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+        epochs.append(epoch)
+        for (k, v) in logs { history[k, default: []].append(v) }
+    }
+
+    /// One metric's values, or an empty array.
+    public subscript(metric: String) -> [Double] { history[metric] ?? [] }
+}
+
+/// Runs closures at the hooks (Keras' `LambdaCallback`): the per-epoch hook.
+public final class LambdaCallback: Callback {
+    private let epochEnd: ((Int, Logs, Sequential) throws -> Void)?
+    private let epochBegin: ((Int, Sequential) throws -> Void)?
+    private let batchEnd: ((Int, Logs, Sequential) throws -> Void)?
+
+    public init(onEpochBegin: ((Int, Sequential) throws -> Void)? = nil,
+                onEpochEnd: ((Int, Logs, Sequential) throws -> Void)? = nil,
+                onTrainBatchEnd: ((Int, Logs, Sequential) throws -> Void)? = nil) {
+        self.epochBegin = onEpochBegin
+        self.epochEnd = onEpochEnd
+        self.batchEnd = onTrainBatchEnd
+    }
+
+    public func onEpochBegin(_ epoch: Int, model: Sequential) throws { try epochBegin?(epoch, model) }
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws { try epochEnd?(epoch, logs, model) }
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws { try batchEnd?(batch, logs, model) }
+}
+
+/// How a monitored quantity improves.
+public enum MonitorMode: String, Sendable {
+    case auto, min, max
+    func improves(_ current: Double, over best: Double, minDelta: Double, monitor: String) -> Bool {
+        let maximize = self == .max || (self == .auto && (monitor.hasSuffix("acc") || monitor.contains("accuracy")))
+        return maximize ? current - minDelta > best : current + minDelta < best
+    }
+}
+
+/// Stops training when a monitored metric stops improving (Keras' `EarlyStopping`).
+public final class EarlyStopping: Callback {
+    public let monitor: String
+    public let minDelta: Double
+    public let patience: Int
+    public let mode: MonitorMode
+    public let restoreBestWeights: Bool
+    /// The epoch training stopped at, if it stopped early.
+    public private(set) var stoppedEpoch: Int?
+    private var best: Double?
+    private var wait = 0
+    private var bestWeights: [Tensor]?
+
+    public init(monitor: String = "val_loss", minDelta: Double = 0, patience: Int = 0, mode: MonitorMode = .auto,
+                restoreBestWeights: Bool = false) {
+        self.monitor = monitor
+        self.minDelta = abs(minDelta)
+        self.patience = patience
+        self.mode = mode
+        self.restoreBestWeights = restoreBestWeights
+    }
+
+    public func onTrainBegin(model: Sequential) throws {
+        best = nil
+        wait = 0
+        stoppedEpoch = nil
+        bestWeights = nil
+    }
+
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+        guard let current = logs[monitor] else {
+            throw TrainingError.invalidArgument(
+                "EarlyStopping monitors '\(monitor)', which is not among the metrics: \(logs.keys.sorted().joined(separator: ", "))")
+        }
+        if best == nil || mode.improves(current, over: best!, minDelta: minDelta, monitor: monitor) {
+            best = current
+            wait = 0
+            if restoreBestWeights { bestWeights = model.getWeights() }
+            return
+        }
+        wait += 1
+        if wait > patience {
+            stoppedEpoch = epoch
+            model.stopTraining = true
+            if restoreBestWeights, let bestWeights { try model.setWeights(bestWeights) }
+        }
+    }
+}
+
+/// Sets the optimizer's learning rate at the start of each epoch (Keras' `LearningRateScheduler`).
+public final class LearningRateScheduler: Callback {
+    private let schedule: (Int, Double) throws -> Double
+
+    /// `schedule(epoch, currentLearningRate)` returns the new rate.
+    public init(_ schedule: @escaping (Int, Double) throws -> Double) { self.schedule = schedule }
+
+    public func onEpochBegin(_ epoch: Int, model: Sequential) throws {
+        guard let optimizer = model.optimizer else { return }
+        guard let current = optimizer.learningRate.numericValue else {
+            throw TrainingError.invalidArgument("LearningRateScheduler needs a numeric learning rate, not a schedule or closure")
+        }
+        optimizer.learningRate = .number(try schedule(epoch, current))
+    }
+}
+
+/// Saves the model's weights after epochs (Keras' `ModelCheckpoint` with `save_weights_only=True`).
+///
+/// `filePath` may contain `{epoch}` (1-based, as Keras). With `saveBestOnly`, weights are written only
+/// when `monitor` improves.
+public final class ModelCheckpoint: Callback {
+    public let filePath: String
+    public let monitor: String
+    public let saveBestOnly: Bool
+    public let mode: MonitorMode
+    /// The files written, in order.
+    public private(set) var savedFiles: [String] = []
+    private var best: Double?
+
+    public init(filePath: String, monitor: String = "val_loss", saveBestOnly: Bool = false, mode: MonitorMode = .auto) {
+        self.filePath = filePath
+        self.monitor = monitor
+        self.saveBestOnly = saveBestOnly
+        self.mode = mode
+    }
+
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+        if saveBestOnly {
+            guard let current = logs[monitor] else {
+                throw TrainingError.invalidArgument("ModelCheckpoint monitors '\(monitor)', which is not among the metrics")
+            }
+            if let best, !mode.improves(current, over: best, minDelta: 0, monitor: monitor) { return }
+            best = current
+        }
+        let path = filePath.replacingOccurrences(of: "{epoch}", with: String(epoch + 1))
+        try model.saveWeights(toFile: path)
+        savedFiles.append(path)
+    }
+}
