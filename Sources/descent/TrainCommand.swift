@@ -145,7 +145,8 @@ struct CompareCommand: ParsableCommand {
         for name in names {
             let optimizer = try parseOptimizer(name, learningRate: learningRate)
             let run = try trainDigits(model: try model.makeModel(), optimizer: optimizer, options: model, verbose: .silent)
-            print(String(format: "%-9@ test accuracy %.4f  loss %.4f  %.2fs", name as NSString, run.testAccuracy, run.testLoss, run.seconds))
+            let padded = name + String(repeating: " ", count: max(0, 9 - name.count))
+            print(padded + String(format: " test accuracy %.4f  loss %.4f  %.2fs", run.testAccuracy, run.testLoss, run.seconds))
             rows.append((name, run))
         }
         let lrText = learningRate.map { "learning rate \($0)" } ?? "Keras default learning rates"

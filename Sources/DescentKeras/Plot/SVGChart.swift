@@ -87,10 +87,13 @@ public enum SVGChart {
             let dash = series.dashed ? " stroke-dasharray=\"6 4\"" : ""
             s += "<polyline fill=\"none\" stroke=\"\(color)\" stroke-width=\"2\"\(dash) points=\"\(points)\"><title>\(escape(series.name))</title></polyline>\n"
         }
-        // Legend, top right inside the plot.
+        // Legend inside the plot, top right, or bottom right when the curves end high (accuracy).
         let legendWidth = 14.0 + 7 * Double(panel.series.map(\.name.count).max() ?? 0) + 24
-        let lx = right - legendWidth - 6, ly = plotTop + 6
-        s += "<rect x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" width=\"\(fmt(legendWidth))\" height=\"\(fmt(Double(panel.series.count) * 18 + 8))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n"
+        let legendHeight = Double(panel.series.count) * 18 + 8
+        let tails = panel.series.compactMap { $0.values.last(where: \.isFinite) }
+        let endsHigh = !tails.isEmpty && tails.reduce(0) { $0 + ($1 - lo) / (hi - lo) } / Double(tails.count) > 0.5
+        let lx = right - legendWidth - 6, ly = endsHigh ? bottom - legendHeight - 6 : plotTop + 6
+        s += "<rect x=\"\(fmt(lx))\" y=\"\(fmt(ly))\" width=\"\(fmt(legendWidth))\" height=\"\(fmt(legendHeight))\" fill=\"white\" fill-opacity=\"0.85\" stroke=\"#ccc\"/>\n"
         for (i, series) in panel.series.enumerated() {
             let color = palette[i % palette.count], ry = ly + 16 + Double(i) * 18
             let dash = series.dashed ? " stroke-dasharray=\"6 4\"" : ""
