@@ -112,6 +112,17 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
         }
     }
 
+    @Test func compileWithKerasNames() throws {
+        GlobalRandom.setSeed(4)
+        let model = Sequential([Dense(3)])
+        try model.compile(optimizer: "sgd", loss: "sparse_categorical_crossentropy", metrics: ["accuracy"])
+        let x = try Tensor.randomNormal(shape: [6, 2], seed: 1), y = Tensor([0, 1, 2, 0, 1, 2] as [Int64])
+        let history = try model.fit(x, y, epochs: 1, verbose: .silent)
+        #expect(history.history.keys.sorted() == ["accuracy", "loss"])
+        #expect(model.optimizer is SGD)
+        #expect(throws: (any Error).self) { try model.compile(optimizer: "sgd", loss: "hinge_of_doom") }
+    }
+
     @Test func dropoutOnlyInTraining() throws {
         let layer = Dropout(0.5, seed: 1)
         let x = try Tensor.ones(shape: [1000])

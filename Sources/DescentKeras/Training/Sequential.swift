@@ -138,6 +138,26 @@ public final class Sequential {
         self.optimizer = optimizer
         self.loss = loss
         self.metrics = metrics
+        self.metricNames = []
+    }
+
+    /// Keras' string form: `compile(optimizer: "adam", loss: "sparse_categorical_crossentropy",
+    /// metrics: ["accuracy"])`. `"accuracy"` becomes binary, sparse or categorical accuracy from the
+    /// shapes of the first batch, as Keras does.
+    /// - Throws: for an unknown optimizer, loss or metric name.
+    public func compile(optimizer: String, loss: String, metrics: [String] = []) throws {
+        compile(optimizer: try Optimizer.deserialize(json: optimizer), loss: try Losses.get(loss))
+        metricNames = metrics
+    }
+
+    /// Metric names from the string `compile`, resolved against the first batch's shapes.
+    private var metricNames: [String] = []
+
+    private func resolveMetricNames(_ x: Tensor, _ y: Tensor) throws {
+        guard !metricNames.isEmpty, x.rank >= 1, x.shape[0] > 0 else { return }
+        let outputShape = try self(x.slice(rows: 0..<1)).shape
+        metrics = try metricNames.map { try Metrics.compiled($0, yTrueShape: [1] + y.shape.dropFirst(), yPredShape: outputShape) }
+        metricNames = []
     }
 
     private func compiled() throws -> (Optimizer, any Loss) {
@@ -189,6 +209,7 @@ public final class Sequential {
                     output: ((String) -> Void)? = nil) throws -> History {
         _ = try compiled()
         try checkData(x, y, "fit")
+        try resolveMetricNames(x, y)
         guard batchSize > 0 else { throw TrainingError.invalidArgument("fit: batchSize must be positive, got \(batchSize)") }
         guard epochs >= 0 else { throw TrainingError.invalidArgument("fit: epochs must be >= 0, got \(epochs)") }
         guard validationSplit >= 0 && validationSplit < 1 else {
@@ -258,6 +279,7 @@ public final class Sequential {
     public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32) throws -> [(String, Double)] {
         let (_, loss) = try compiled()
         try checkData(x, y, "evaluate")
+        try resolveMetricNames(x, y)
         guard batchSize > 0 else { throw TrainingError.invalidArgument("evaluate: batchSize must be positive, got \(batchSize)") }
         let n = x.shape[0]
         for m in metrics { m.reset() }
