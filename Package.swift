@@ -60,5 +60,7 @@ let package = Package(
             name: "DescentKerasTests",
             dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor"]
         ),
+        // Runs the built `descent` executable end to end (it is a dependency so it is built first).
+        .testTarget(name: "DescentCLITests", dependencies: ["descent"]),
     ]
 )

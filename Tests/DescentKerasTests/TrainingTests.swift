@@ -123,6 +123,41 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
         #expect(throws: (any Error).self) { try model.compile(optimizer: "sgd", loss: "hinge_of_doom") }
     }
 
+    @Test func validationSplitHoldsOutTheLastSamples() throws {
+        GlobalRandom.setSeed(6)
+        let x = try Tensor.randomNormal(shape: [10, 2], seed: 1), y = try Tensor.randomNormal(shape: [10, 1], seed: 2)
+        let model = Sequential([Dense(1)])
+        model.compile(optimizer: try SGD(), loss: MeanSquaredError())
+        let steps = Mutex(0)
+        let counter = LambdaCallback(onTrainBatchEnd: { _, _, _ in steps.withLock { $0 += 1 } })
+        let history = try model.fit(x, y, batchSize: 4, epochs: 1, verbose: .silent, callbacks: [counter], validationSplit: 0.2)
+        #expect(steps.withLock { $0 } == 2)  // 8 training samples in batches of 4
+        let expected = try model.evaluate(try x.slice(rows: 8..<10), try y.slice(rows: 8..<10))[0].1
+        #expect(abs(history["val_loss"][0] - expected) < 1e-6)
+    }
+
+    @Test func initializersFollowKeras() throws {
+        let glorot = try Initializer.glorotUniform(seed: 1).makeValue(shape: [64, 128]).doubles
+        let limit = (6.0 / (64 + 128)).squareRoot()
+        #expect(glorot.allSatisfy { abs($0) <= limit })
+        #expect(glorot.max()! > limit * 0.95)
+        let he = try Initializer.heNormal(seed: 2).makeValue(shape: [200, 300]).doubles
+        let std = (he.map { $0 * $0 }.reduce(0, +) / Double(he.count)).squareRoot()
+        #expect(abs(std - (2.0 / 200).squareRoot()) < 0.005)
+        #expect(try Initializer.glorotUniform(seed: 3).makeValue(shape: [3, 3]) == Initializer.glorotUniform(seed: 3).makeValue(shape: [3, 3]))
+        #expect(try Initializer.zeros.makeValue(shape: [2]).doubles == [0, 0])
+        #expect(try Initializer.constant(2.5).makeValue(shape: [2], dtype: .float64).doubles == [2.5, 2.5])
+        #expect(Initializer(kerasName: "he_normal") == .heNormal(seed: nil))
+        #expect(Initializer(kerasName: "orthogonal_magic") == nil)
+        GlobalRandom.setSeed(9)
+        let a = Dense(3)
+        _ = try a(try Tensor.zeros(shape: [1, 2]))
+        GlobalRandom.setSeed(9)
+        let b = Dense(3)
+        _ = try b(try Tensor.zeros(shape: [1, 2]))
+        #expect(a.kernel!.untrackedValue == b.kernel!.untrackedValue)
+    }
+
     @Test func dropoutOnlyInTraining() throws {
         let layer = Dropout(0.5, seed: 1)
         let x = try Tensor.ones(shape: [1000])

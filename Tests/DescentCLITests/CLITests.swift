@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+
+/// Runs the `descent` executable built beside the test bundle.
+struct CLI {
+    static var executable: URL {
+        // The test runner lives in the build products folder, next to the `descent` executable.
+        var dir = Bundle.main.bundleURL
+        for _ in 0..<4 where !FileManager.default.fileExists(atPath: dir.appendingPathComponent("descent").path) {
+            dir.deleteLastPathComponent()
+        }
+        return dir.appendingPathComponent("descent")
+    }
+
+    static func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe(), input = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        process.standardInput = input
+        try process.run()
+        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        try input.fileHandleForWriting.close()
+        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
+        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdoutData, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+    }
+}
+
+@Suite(.serialized) struct CLITests {
+    @Test func executableExists() {
+        #expect(FileManager.default.isExecutableFile(atPath: CLI.executable.path), "\(CLI.executable.path)")
+    }
+
+    @Test func trainPrintsJSONAndWritesAPlot() throws {
+        let plot = FileManager.default.temporaryDirectory.appendingPathComponent("descent-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: plot) }
+        let result = try CLI.run(["train", "--epochs", "2", "--hidden", "32", "--json", "--quiet", "--plot", plot.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let line = try #require(result.stdout.split(separator: "\n").last)
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+        #expect(json["epochs"] as? Int == 2)
+        #expect((json["loss"] as? [Double])?.count == 2)
+        #expect((json["accuracy"] as? [Double])?.count == 2)
+        #expect(json["test_accuracy"] is Double && json["test_loss"] is Double && json["seconds"] is Double)
+        let svg = try String(contentsOf: plot, encoding: .utf8)
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 4)
+    }
+
+    @Test(arguments: [
+        ["train", "--epochs", "0"],
+        ["train", "--batch-size", "-3"],
+        ["train", "--hidden", "12,x"],
+        ["train", "--optimizer", "adamm"],
+        ["train", "--optimizer", #"{"class_name": "Adam", "config": {"betas": 1}}"#],
+        ["train", "--learning-rate", "-1"],
+        ["train", "--bogus"],
+        ["compare", "--epochs", "zero"],
+    ])
+    func badOptionsExitWithStatus2(_ arguments: [String]) throws {
+        let result = try CLI.run(arguments)
+        #expect(result.status == 2)
+        #expect(result.stderr.hasPrefix("error: "), "\(result.stderr)")
+        #expect(result.stdout.isEmpty)
+    }
+
+    @Test func optimizerFromAFile() throws {
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("descent-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try Data(#"{"class_name": "SGD", "config": {"learning_rate": 0.1, "momentum": 0.9}}"#.utf8).write(to: file)
+        let result = try CLI.run(["train", "--epochs", "1", "--hidden", "16", "--optimizer", file.path, "--quiet", "--json"])
+        #expect(result.status == 0, "\(result.stderr)")
+    }
+
+    @Test func replayReadsStandardInput() throws {
+        let input = """
+            {"optimizer": {"module": "keras.optimizers.legacy", "class_name": "SGD", "config": {"name": "SGD", "learning_rate": 0.1}, "registered_name": null},
+             "variables": [{"name": "var0", "shape": [2], "dtype": "float32", "value": [1, 2], "constraint": null}],
+             "steps": [{"gradients": [{"dense": [0.1, -0.2]}]}, {"gradients": [{"dense": [0.3, 0.4]}]}]}
+            """
+        let ok = try CLI.run(["replay", "-"], stdin: input)
+        #expect(ok.status == 0)
+        // The spec's golden vector: SGD(0.1) → [0.99000001, 2.01999998] → [0.960000038, 1.98000002].
+        #expect(ok.stdout.hasPrefix(#"{"steps": [{"variables": [[0.9900000095367432, 2.0199999809265137]]}, {"variables": [[0.9600000381469727, 1.9800000190734863]]}], "iterations": 2"#))
+        let bad = try CLI.run(["replay", "-"], stdin: #"{"optimizer": "sgd", "variables": [{"name": "v"}], "steps": []}"#)
+        #expect(bad.status == 1)
+        #expect(bad.stdout.isEmpty)
+        #expect(bad.stderr.contains("variables[0].shape"))
+        #expect(bad.stderr.split(separator: "\n").count == 1)
+        let missing = try CLI.run(["replay", "/nonexistent/in.json"])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("/nonexistent/in.json"))
+    }
+
+    @Test func compareWritesATableAndAPlot() throws {
+        let plot = FileManager.default.temporaryDirectory.appendingPathComponent("descent-\(UUID().uuidString).svg")
+        defer { try? FileManager.default.removeItem(at: plot) }
+        let result = try CLI.run(["compare", "--epochs", "1", "--hidden", "16", "--plot", plot.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        for name in ["SGD", "Adam", "Adagrad", "Adadelta", "Adamax", "Ftrl", "Nadam", "RMSprop"] {
+            #expect(result.stdout.contains("| \(name) |"))
+        }
+        let svg = try String(contentsOf: plot, encoding: .utf8)
+        #expect(svg.components(separatedBy: "<polyline").count - 1 == 16)
+    }
+}
