@@ -1,5 +1,6 @@
 import DescentAutodiff
 import DescentTensor
+import DescentOptimizers
 import Synchronization
 
 /// The base class of Keras-style layers.
@@ -21,30 +22,9 @@ open class Layer {
     public private(set) var builtInputShape: [Int]?
     private var regularized: [(Variable, Regularizer)] = []
 
-    private static let nameCounts = Mutex<[String: Int]>([:])
-
     /// Creates a layer; a `nil` name becomes a unique snake-cased class name (`"dense"`, `"dense_1"`).
     public init(name: String?) {
-        if let name { self.name = name } else {
-            let base = Layer.snakeCase(String(describing: type(of: self)))
-            let n = Layer.nameCounts.withLock { counts -> Int in
-                defer { counts[base, default: 0] += 1 }
-                return counts[base, default: 0]
-            }
-            self.name = n == 0 ? base : "\(base)_\(n)"
-        }
-    }
-
-    static func snakeCase(_ s: String) -> String {
-        var out = ""
-        let chars = Array(s)
-        for (i, c) in chars.enumerated() {
-            if c.isUppercase && i > 0 && (chars[i - 1].isLowercase || (i + 1 < chars.count && chars[i + 1].isLowercase)) {
-                out += "_"
-            }
-            out += c.lowercased()
-        }
-        return out
+        self.name = name ?? KerasNaming.uniqueName(KerasNaming.snakeCase(String(describing: type(of: self))))
     }
 
     /// Creates the layer's weights for an input of `inputShape` (override).

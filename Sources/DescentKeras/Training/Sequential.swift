@@ -2,7 +2,6 @@ import DescentAutodiff
 import DescentOptimizers
 import DescentTensor
 import Foundation
-import Synchronization
 
 /// An error in setting up or running training (bad arguments, mismatched data).
 public enum TrainingError: Error, CustomStringConvertible, Sendable {
@@ -52,12 +51,10 @@ public final class Sequential {
     /// Set by a callback (EarlyStopping) to end `fit` after the current epoch.
     public var stopTraining = false
 
-    private static let names = NameCounter()
-
     /// A model of `layers`; a `nil` name becomes `"sequential"`, `"sequential_1"`, ...
     public init(_ layers: [Layer] = [], name: String? = nil) {
         self.layers = layers
-        self.name = name ?? Sequential.names.next("sequential")
+        self.name = name ?? KerasNaming.uniqueName("sequential")
     }
 
     /// Appends a layer.
@@ -351,17 +348,5 @@ public final class Sequential {
             values.append(try Tensor(shape: shape, scalars: numbers).cast(to: w.dtype))
         }
         try setWeights(values)
-    }
-}
-
-/// Unique names per prefix (`"x"`, `"x_1"`, ...).
-final class NameCounter: Sendable {
-    private let counts = Mutex<[String: Int]>([:])
-    func next(_ base: String) -> String {
-        let n = counts.withLock { counts -> Int in
-            defer { counts[base, default: 0] += 1 }
-            return counts[base, default: 0]
-        }
-        return n == 0 ? base : "\(base)_\(n)"
     }
 }
