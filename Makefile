@@ -6,7 +6,7 @@ SWIFT ?= swift
 # here (as Rust projects pass `-C target-cpu=native`).
 RELEASE = -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-release
 
-.PHONY: deps demo test build release golden clean
+.PHONY: deps demo test build release bench golden clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -24,6 +24,12 @@ build: deps
 
 release: deps
 	$(SWIFT) build $(RELEASE)
+
+## Opt-in, not part of `make test`: build in release, run every Descent benchmark and the PyTorch,
+## TensorFlow/tf-keras and JAX peers (venvs in ../venv-*, created with pip if missing) in one run, and
+## write BENCHMARKS.md (about 7 minutes; see bench/README.md).
+bench: deps
+	bench/run_all.sh
 
 ## Regenerate the TensorFlow golden fixtures (needs PyPI; see scripts/golden/README.md).
 golden:

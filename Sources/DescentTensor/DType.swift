@@ -63,6 +63,12 @@ where Vector.Scalar == Self {
     static func vectorSquareRoot(_ x: Vector) -> Vector
     /// Scalar square root without errno side effects.
     static func scalarSquareRoot(_ x: Self) -> Self
+    /// Per lane `a < b ? x : y` (one packed compare and blend; see `CDescentMath`).
+    static func vectorSelectLess(_ a: Vector, _ b: Vector, _ x: Vector, _ y: Vector) -> Vector
+    /// Per lane `a <= b ? x : y`.
+    static func vectorSelectLessEqual(_ a: Vector, _ b: Vector, _ x: Vector, _ y: Vector) -> Vector
+    /// Per lane `a == b ? x : y`.
+    static func vectorSelectEqual(_ a: Vector, _ b: Vector, _ x: Vector, _ y: Vector) -> Vector
     /// `x` raised to `y` with C `pow` semantics (a negative base with an integral exponent is defined).
     static func power(_ x: Self, _ y: Self) -> Self
     /// BLAS general matrix multiply, row-major: `C = alpha * op(A) * op(B) + beta * C`.
@@ -81,6 +87,18 @@ extension Float: TensorElement, FloatingElement {
     public static func vectorSquareRoot(_ x: SIMD16<Float>) -> SIMD16<Float> { descent_sqrt_f16v(x) }
     @inlinable @inline(__always)
     public static func scalarSquareRoot(_ x: Float) -> Float { descent_sqrtf(x) }
+    @inlinable @inline(__always)
+    public static func vectorSelectLess(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> {
+        descent_select_lt_f16v(a, b, x, y)
+    }
+    @inlinable @inline(__always)
+    public static func vectorSelectLessEqual(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> {
+        descent_select_le_f16v(a, b, x, y)
+    }
+    @inlinable @inline(__always)
+    public static func vectorSelectEqual(_ a: SIMD16<Float>, _ b: SIMD16<Float>, _ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> {
+        descent_select_eq_f16v(a, b, x, y)
+    }
     @inlinable public static func power(_ x: Float, _ y: Float) -> Float { powf(x, y) }
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Float,
@@ -102,6 +120,18 @@ extension Double: TensorElement, FloatingElement {
     public static func vectorSquareRoot(_ x: SIMD8<Double>) -> SIMD8<Double> { descent_sqrt_d8v(x) }
     @inlinable @inline(__always)
     public static func scalarSquareRoot(_ x: Double) -> Double { descent_sqrt(x) }
+    @inlinable @inline(__always)
+    public static func vectorSelectLess(_ a: SIMD8<Double>, _ b: SIMD8<Double>, _ x: SIMD8<Double>, _ y: SIMD8<Double>) -> SIMD8<Double> {
+        descent_select_lt_d8v(a, b, x, y)
+    }
+    @inlinable @inline(__always)
+    public static func vectorSelectLessEqual(_ a: SIMD8<Double>, _ b: SIMD8<Double>, _ x: SIMD8<Double>, _ y: SIMD8<Double>) -> SIMD8<Double> {
+        descent_select_le_d8v(a, b, x, y)
+    }
+    @inlinable @inline(__always)
+    public static func vectorSelectEqual(_ a: SIMD8<Double>, _ b: SIMD8<Double>, _ x: SIMD8<Double>, _ y: SIMD8<Double>) -> SIMD8<Double> {
+        descent_select_eq_d8v(a, b, x, y)
+    }
     @inlinable public static func power(_ x: Double, _ y: Double) -> Double { Glibc.pow(x, y) }
     public static func gemm(
         transposeA: Bool, transposeB: Bool, m: Int, n: Int, k: Int, alpha: Double,

@@ -76,12 +76,12 @@ extension Tensor {
             case .neg: mapKernel(src, dst, n, cost: .cheap, { -$0 }, { -$0 })
             case .abs:
                 // `0 - x` where `x <= 0`, so -0 becomes +0 as in the scalar `Swift.abs`.
-                mapKernel(src, dst, n, cost: .cheap, { $0.replacing(with: zero - $0, where: $0 .<= zero) },
+                mapKernel(src, dst, n, cost: .cheap, { T.vectorSelectLessEqual($0, zero, zero - $0, $0) },
                           { Swift.abs($0) })
             case .sign:
                 mapKernel(src, dst, n, cost: .cheap, { v in
-                    zero.replacing(with: 1, where: v .> zero).replacing(with: -1, where: v .< zero)
-                        .replacing(with: v, where: v .!= v)
+                    let s = T.vectorSelectLess(v, zero, zero - one, T.vectorSelectLess(zero, v, one, zero))
+                    return T.vectorSelectEqual(v, v, s, v)
                 }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : ($0.isNaN ? $0 : 0)) })
             case .sqrt: mapKernel(src, dst, n, cost: .cheap, T.vectorSquareRoot, T.scalarSquareRoot)
             case .rsqrt:
@@ -90,7 +90,7 @@ extension Tensor {
             case .reciprocal: mapKernel(src, dst, n, cost: .cheap, { one / $0 }, { 1 / $0 })
             case .relu:
                 // NaN propagates, as in TensorFlow.
-                mapKernel(src, dst, n, cost: .cheap, { $0.replacing(with: 0, where: $0 .< zero) }, { $0 < 0 ? 0 : $0 })
+                mapKernel(src, dst, n, cost: .cheap, { T.vectorSelectLess($0, zero, zero, $0) }, { $0 < 0 ? 0 : $0 })
             case .exp: mapScalarKernel(src, dst, n, cost: .transcendental) { T.exp($0) }
             case .log: mapScalarKernel(src, dst, n, cost: .transcendental) { T.log($0) }
             case .log1p: mapScalarKernel(src, dst, n, cost: .transcendental) { T.log(onePlus: $0) }
@@ -304,7 +304,7 @@ extension Tensor {
         let outShape = try broadcastShape(shape, other.shape, operation: opName)
         var out = Tensor(uninitializedShape: outShape, dtype: dtype)
         func run<T: FloatingElement>(_: T.Type) {
-            let zero = T.Vector(repeating: 0)
+            let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1)
             switch op {
             case .add: binaryKernel(T.self, self, other, &out, cost: .cheap, { $0 + $1 }, { $0 + $1 })
             case .subtract: binaryKernel(T.self, self, other, &out, cost: .cheap, { $0 - $1 }, { $0 - $1 })
@@ -317,28 +317,28 @@ extension Tensor {
                     return r
                 }, { T.power($0, $1) })
             case .maximum:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in x.replacing(with: y, where: x .< y) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in T.vectorSelectLess(x, y, y, x) },
                              { $0 < $1 ? $1 : $0 })
             case .minimum:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in x.replacing(with: y, where: y .< x) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in T.vectorSelectLess(y, x, y, x) },
                              { $1 < $0 ? $1 : $0 })
             case .equal:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { zero.replacing(with: 1, where: $0 .== $1) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectEqual($0, $1, one, zero) },
                              { $0 == $1 ? 1 : 0 })
             case .notEqual:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { zero.replacing(with: 1, where: $0 .!= $1) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectEqual($0, $1, zero, one) },
                              { $0 != $1 ? 1 : 0 })
             case .less:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { zero.replacing(with: 1, where: $0 .< $1) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLess($0, $1, one, zero) },
                              { $0 < $1 ? 1 : 0 })
             case .lessEqual:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { zero.replacing(with: 1, where: $0 .<= $1) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLessEqual($0, $1, one, zero) },
                              { $0 <= $1 ? 1 : 0 })
             case .greater:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { zero.replacing(with: 1, where: $0 .> $1) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLess($1, $0, one, zero) },
                              { $0 > $1 ? 1 : 0 })
             case .greaterEqual:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { zero.replacing(with: 1, where: $0 .>= $1) },
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLessEqual($1, $0, one, zero) },
                              { $0 >= $1 ? 1 : 0 })
             }
         }

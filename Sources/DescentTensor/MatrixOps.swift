@@ -33,8 +33,11 @@ extension Tensor {
                                                  reason: "batch dimensions \(aBatch) and \(bBatch) differ")
         }
         let batchCount = batch.reduce(1, *)
-        let out = try Tensor.zeros(shape: batch + [m, n], dtype: a.dtype)
-        if m > 0 && n > 0 && k > 0 && batchCount > 0 {
+        let filled = m > 0 && n > 0 && k > 0 && batchCount > 0
+        // With beta = 0, GEMM writes every element of C without reading it: no zero-filling needed.
+        let out = filled ? Tensor(uninitializedShape: batch + [m, n], dtype: a.dtype)
+                         : try Tensor.zeros(shape: batch + [m, n], dtype: a.dtype)
+        if filled {
             func run<T: FloatingElement>(_: T.Type) {
                 let pa = a._pointer(T.self), pb = b._pointer(T.self), pc = out._mutablePointer(T.self)
                 let lda = ac, ldb = bc
@@ -56,23 +59,25 @@ extension Tensor {
             }
         }
         return Autodiff.recordBinary(name, a, b, out, backward: { g in
-            // TensorFlow's _MatMulGrad / _BatchMatMulV2Grad, then batch broadcasting summed away.
-            let ga: Tensor, gb: Tensor
+            // TensorFlow's _MatMulGrad / _BatchMatMulV2Grad, then batch broadcasting summed away. An operand
+            // no tape tracks (tapeNode 0, e.g. a layer's input batch) gets no gradient: its product is skipped.
+            var ga: Tensor?, gb: Tensor?
+            let needA = a.tapeNode != 0, needB = b.tapeNode != 0
             switch (transposeA, transposeB) {
             case (false, false):
-                ga = try g.matmul(b, transposeB: true)
-                gb = try a.matmul(g, transposeA: true)
+                if needA { ga = try g.matmul(b, transposeB: true) }
+                if needB { gb = try a.matmul(g, transposeA: true) }
             case (false, true):
-                ga = try g.matmul(b)
-                gb = try g.matmul(a, transposeA: true)
+                if needA { ga = try g.matmul(b) }
+                if needB { gb = try g.matmul(a, transposeA: true) }
             case (true, false):
-                ga = try b.matmul(g, transposeB: true)
-                gb = try a.matmul(g)
+                if needA { ga = try b.matmul(g, transposeB: true) }
+                if needB { gb = try a.matmul(g) }
             case (true, true):
-                ga = try b.matmul(g, transposeA: true, transposeB: true)
-                gb = try g.matmul(a, transposeA: true, transposeB: true)
+                if needA { ga = try b.matmul(g, transposeA: true, transposeB: true) }
+                if needB { gb = try g.matmul(a, transposeA: true, transposeB: true) }
             }
-            return [.dense(try ga.sumToShape(a.shape)), .dense(try gb.sumToShape(b.shape))]
+            return [try ga.map { .dense(try $0.sumToShape(a.shape)) }, try gb.map { .dense(try $0.sumToShape(b.shape)) }]
         })
     }
 }

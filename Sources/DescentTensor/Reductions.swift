@@ -181,7 +181,7 @@ func reduceKernel<T: FloatingElement>(
     let width = T.Vector.scalarCount
     let identity: T = op == .sum ? 0 : -T.infinity
     @inline(__always) func combine(_ a: T.Vector, _ b: T.Vector) -> T.Vector {
-        op == .sum ? a + b : a.replacing(with: b, where: a .< b)
+        op == .sum ? a + b : T.vectorSelectLess(a, b, b, a)
     }
     @inline(__always) func combine(_ a: T, _ b: T) -> T { op == .sum ? a + b : (a < b ? b : a) }
 

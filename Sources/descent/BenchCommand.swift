@@ -11,15 +11,11 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Descent's speed (use a release build: make bench).",
-        subcommands: [OptimizerBench.self, BandwidthBench.self])
+        subcommands: [OptimizerBench.self, SparseBench.self, TrainBench.self, BandwidthBench.self])
 }
 
-/// Monotonic seconds.
-func now() -> Double {
-    var t = timespec()
-    clock_gettime(CLOCK_MONOTONIC, &t)
-    return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
-}
+/// Monotonic seconds (DescentKeras' clock).
+func now() -> Double { monotonicSeconds() }
 
 struct OptimizerBench: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -59,8 +55,11 @@ struct OptimizerBench: ParsableCommand {
             for _ in 0..<steps { try opt.applyGradients(pairs) }
             best = min(best, (now() - start) / Double(steps))
         }
-        let slots = opt.weights.count > 1 ? (opt.weights.count - 1) / tensors : 0
-        let bytesPerParam = Double(4 * (3 + 2 * slots))  // read var, grad, slots; write var, slots
+        // Bytes a fused update moves per parameter: it reads the variable, the gradient and each slot the
+        // kernel uses, and writes the variable and those slots (Adam: m, v → 28 bytes in float32;
+        // SGD with momentum → 20; plain SGD → 12). Slots the kernel does not touch are not counted.
+        let slots = opt.fusesDenseUpdates ? opt.denseKernelSlotNames.count : (opt.weights.count - 1) / tensors
+        let bytesPerParam = Double(4 * (3 + 2 * slots))
         let mparams = Double(params) / best / 1e6
         let gbps = Double(params) * bytesPerParam / best / 1e9
         let name = type(of: opt).kerasClassName.lowercased()
@@ -76,7 +75,7 @@ struct OptimizerBench: ParsableCommand {
 
 struct BandwidthBench: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "bandwidth", abstract: "STREAM-style copy and triad in Swift: the memory-bandwidth limit.")
+        commandName: "bandwidth", abstract: "STREAM-style copy and triad (and an in-place update) in Swift: the memory-bandwidth limit.")
     @Option(help: "Elements per array.")
     var elements: Int = 16 * 1024 * 1024
     @Option(help: "Threads.")
@@ -103,11 +102,16 @@ struct BandwidthBench: ParsableCommand {
         }
         let copy = measure(8) { r in for i in r { pc.p[i] = pa.p[i] } }
         let triad = measure(12) { r in for i in r { pa.p[i] = pb.p[i] + 3 * pc.p[i] } }
+        // In place, as an optimizer's update: every byte counted is moved (no write-allocate read of a
+        // destination that is not read anyway, which STREAM's copy and triad do not count).
+        let update = measure(12) { r in for i in r { pa.p[i] = pa.p[i] + 3 * pb.p[i] } }
         if json {
-            print(#"{"bench":"bandwidth","kernel":"copy","threads":\#(ThreadPool.threadCount),"gb_per_s":\#(copy)}"#)
-            print(#"{"bench":"bandwidth","kernel":"triad","threads":\#(ThreadPool.threadCount),"gb_per_s":\#(triad)}"#)
+            for (kernel, value) in [("copy", copy), ("triad", triad), ("update", update)] {
+                print(#"{"bench":"bandwidth","kernel":"\#(kernel)","threads":\#(ThreadPool.threadCount),"gb_per_s":\#(value)}"#)
+            }
         } else {
-            print(String(format: "copy  %.1f GB/s\ntriad %.1f GB/s  (threads %d, %d floats per array)", copy, triad, ThreadPool.threadCount, n))
+            print(String(format: "copy   %.1f GB/s  (c = a, 8 bytes/element)\ntriad  %.1f GB/s  (a = b + 3c, 12 bytes/element)\nupdate %.1f GB/s  (a = a + 3b, 12 bytes/element)\n(threads %d, %d floats per array)",
+                         copy, triad, update, ThreadPool.threadCount, n))
         }
     }
 }

@@ -22,4 +22,27 @@ static inline __attribute__((always_inline)) float descent_sqrtf(float x) {
 static inline __attribute__((always_inline)) double descent_sqrt(double x) {
     return __builtin_elementwise_sqrt(x);
 }
+// Per-lane selects: `a OP b ? x : y` (false when a lane is NaN, as Swift's comparisons). Swift's
+// `SIMD.replacing(with:where:)` with a comparison mask (`a .< b`) is built lane by lane (16 scalar compares,
+// broadcasts and mask inserts per vector: about 7 ns per float); these compile to one packed compare and
+// a blend. Selecting is exact, so results are bit-identical.
+typedef int descent_int16v __attribute__((ext_vector_type(16)));
+typedef long descent_long8v __attribute__((ext_vector_type(8)));
+
+#define DESCENT_SELECT(NAME, OP)                                                                           \
+    static inline __attribute__((always_inline)) descent_float16v descent_select_##NAME##_f16v(            \
+        descent_float16v a, descent_float16v b, descent_float16v x, descent_float16v y) {                  \
+        descent_int16v m = a OP b;                                                                         \
+        return (descent_float16v)(((descent_int16v)x & m) | ((descent_int16v)y & ~m));                     \
+    }                                                                                                      \
+    static inline __attribute__((always_inline)) descent_double8v descent_select_##NAME##_d8v(             \
+        descent_double8v a, descent_double8v b, descent_double8v x, descent_double8v y) {                  \
+        descent_long8v m = a OP b;                                                                         \
+        return (descent_double8v)(((descent_long8v)x & m) | ((descent_long8v)y & ~m));                     \
+    }
+
+DESCENT_SELECT(lt, <)
+DESCENT_SELECT(le, <=)
+DESCENT_SELECT(eq, ==)
+#undef DESCENT_SELECT
 #endif

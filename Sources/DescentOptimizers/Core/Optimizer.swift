@@ -40,6 +40,8 @@ open class Optimizer {
     public let decay: Double
     /// Sums gradients across replicas before clipping (identity on one replica).
     public let gradientAggregator: GradientAggregator
+    /// Whether `gradientAggregator` is the default (the identity on one replica): its call is skipped.
+    private let aggregatesByIdentity: Bool
     /// Functions applied to the gradients after clipping, in order.
     public let gradientTransformers: [GradientTransformer]
 
@@ -49,6 +51,13 @@ open class Optimizer {
     private var hypersCreated = false
     private var iterationsVariable: Variable?
     private var slotStore: [Int: [(name: String, variable: Variable)]] = [:]
+    /// The kernel slots of each variable (by id) in `kernelSlotCacheNames` order, so a fused update does
+    /// not look slots up by name every step. Cleared whenever a slot is created.
+    private var kernelSlotCache: [Int: [Variable]] = [:]
+    private var kernelSlotCacheNames: [String] = []
+    /// The ids of the variables the last `applyGradients` built, while no slot has been created since:
+    /// a built-in (deterministic `createSlots`) skips re-building the same list.
+    private var lastBuiltIDs: [Int] = []
     /// The optimizer's variables in creation order: `iterations` first, then slots.
     public private(set) var weights: [Variable] = []
     /// Slot names in the order they were first added.
@@ -78,6 +87,7 @@ open class Optimizer {
         self.name = try Optimizer.validatedName(name, className: Self.defaultClassName)
         self.decay = decay
         self.gradientAggregator = gradientAggregator ?? Optimizer.allReduceSumGradients
+        self.aggregatesByIdentity = gradientAggregator == nil
         self.gradientTransformers = gradientTransformers
         try setClipnorm(clipnorm)
         try setGlobalClipnorm(globalClipnorm)
@@ -130,14 +140,7 @@ open class Optimizer {
     /// becomes a unique snake-cased class name (`"adam"`, `"adam_1"`, ...), as Keras'
     /// `unique_object_name`.
     static func validatedName(_ name: String, className: String) throws -> String {
-        if name.isEmpty {
-            let base = snakeCase(className)
-            let n = uniqueNameCounts.withLock { counts -> Int in
-                defer { counts[base, default: 0] += 1 }
-                return counts[base, default: 0]
-            }
-            return n == 0 ? base : "\(base)_\(n)"
-        }
+        if name.isEmpty { return KerasNaming.uniqueName(KerasNaming.snakeCase(className)) }
         let allowedFirst = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.")
         let allowed = allowedFirst.union("_-/>")
         guard let first = name.first, allowedFirst.contains(first), name.allSatisfy(allowed.contains) else {
@@ -145,15 +148,6 @@ open class Optimizer {
                 field: "name", message: "'\(name)' is not a valid optimizer name: use letters, digits and . _ - / > (not starting with _ - or /)")
         }
         return name
-    }
-
-    static func snakeCase(_ s: String) -> String {
-        var out = ""
-        for (i, c) in s.enumerated() {
-            if c.isUppercase && i > 0 { out += "_" }
-            out += c.lowercased()
-        }
-        return out
     }
 
     // MARK: - Hyperparameters
@@ -318,6 +312,8 @@ open class Optimizer {
         let value = try initializer.makeValue(shape: shape ?? variable.shape, dtype: variable.dtype)
         let slot = Variable(value, name: "\(name)/\(variable.name)/\(slotName)", trainable: false)
         slotStore[variable.id, default: []].append((slotName, slot))
+        kernelSlotCache.removeAll()
+        lastBuiltIDs = []
         weights.append(slot)
         return slot
     }
@@ -406,16 +402,29 @@ open class Optimizer {
     @discardableResult
     public func applyGradients(_ gradsAndVars: [(Gradient?, Variable)],
                                experimentalAggregateGradients: Bool = true) throws -> Int64 {
-        let present = gradsAndVars.compactMap { g, v in g.map { ($0, v) } }
         if gradsAndVars.isEmpty { return iterationCount }
+        var present: [(Gradient, Variable)] = []
+        present.reserveCapacity(gradsAndVars.count)
+        var missing: [String] = []
+        for (g, v) in gradsAndVars {
+            if let g { present.append((g, v)) } else { missing.append(v.name) }
+        }
         if present.isEmpty { throw OptimizerError.noGradients(variables: gradsAndVars.map(\.1.name)) }
-        let missing = gradsAndVars.filter { $0.0 == nil }.map(\.1.name)
         if !missing.isEmpty {
             Optimizer.warn("Gradients do not exist for variables [\(missing.map { "'\($0)'" }.joined(separator: ", "))] when minimizing the loss.")
         }
         for (g, v) in present { try checkGradient(g, for: v) }
         let variables = present.map(\.1)
-        try build(variables)
+        if fusesDenseUpdates {
+            // Built-ins create their slots deterministically from the list: build it once.
+            let ids = variables.map(\.id)
+            if ids != lastBuiltIDs {
+                try build(variables)
+                lastBuiltIDs = ids
+            }
+        } else {
+            try build(variables)
+        }
 
         var coefficients: [DType: Coefficients] = [:]
         for dtype in [DType.float32, .float64] where variables.contains(where: { $0.dtype == dtype }) {
@@ -428,9 +437,14 @@ open class Optimizer {
         }
         try willApply(coefficients: coefficients, variables: variables)
 
-        var pairs: [(Gradient?, Variable)] = present.map { ($0.0, $0.1) }
-        if experimentalAggregateGradients { pairs = try gradientAggregator(pairs) }
-        var transformed = try transformGradients(pairs.compactMap { g, v in g.map { ($0, v) } })
+        var transformed: [(Gradient, Variable)]
+        if experimentalAggregateGradients && !aggregatesByIdentity {
+            let pairs = try gradientAggregator(present.map { ($0.0, $0.1) })
+            transformed = try transformGradients(pairs.compactMap { g, v in g.map { ($0, v) } })
+        } else {
+            // The default aggregator is the identity: no copies of the list.
+            transformed = try transformGradients(present)
+        }
         for t in gradientTransformers { transformed = try t(transformed) }
         try distributedApply(transformed, coefficients)
         try iterations.assignAdd(Tensor(Int64(1)))
@@ -476,24 +490,30 @@ open class Optimizer {
     /// Updates every variable: dense ones through the fused kernel in one parallel pass (or one by one),
     /// sparse ones one by one; then constraints, in list order.
     private func distributedApply(_ pairs: [(Gradient, Variable)], _ coefficients: [DType: Coefficients]) throws {
-        var kernels: [DType: DenseKernel] = [:]
-        if fusesDenseUpdates { for (dtype, c) in coefficients { kernels[dtype] = denseKernel(for: c) } }
-        var jobsByDType: [DType: [DenseJob]] = [:]
+        var kernel32: DenseKernel?, kernel64: DenseKernel?
+        if fusesDenseUpdates {
+            if let c = coefficients[.float32] { kernel32 = denseKernel(for: c) }
+            if let c = coefficients[.float64] { kernel64 = denseKernel(for: c) }
+        }
+        let slotNames = kernel32 != nil || kernel64 != nil ? denseKernelSlotNames : []
+        var jobs32: [DenseJob] = [], jobs64: [DenseJob] = []
         for (g, v) in pairs {
-            let c = coefficients[v.dtype]!
             switch g {
             case .sparse(let slices):
                 if v.constraint != nil { throw OptimizerError.constraintWithSparseGradient(variable: v.name) }
-                try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, c)
+                try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, coefficients[v.dtype]!)
             case .dense(let t):
-                if kernels[v.dtype] != nil {
-                    jobsByDType[v.dtype, default: []].append(try makeJob(t.untracked, v))
+                if v.dtype == .float32, kernel32 != nil {
+                    jobs32.append(try makeJob(t.untracked, v, slotNames: slotNames))
+                } else if v.dtype == .float64, kernel64 != nil {
+                    jobs64.append(try makeJob(t.untracked, v, slotNames: slotNames))
                 } else {
-                    try resourceApplyDense(t.untracked, v, c)
+                    try resourceApplyDense(t.untracked, v, coefficients[v.dtype]!)
                 }
             }
         }
-        for (dtype, jobs) in jobsByDType { try runDenseJobs(jobs, kernels[dtype]!) }
+        if let kernel32, !jobs32.isEmpty { try runDenseJobs(jobs32, kernel32) }
+        if let kernel64, !jobs64.isEmpty { try runDenseJobs(jobs64, kernel64) }
         for (g, v) in pairs {
             if case .dense = g, let constraint = v.constraint {
                 try v.assign(try constraint.apply(to: v.untrackedValue).untracked)
@@ -503,7 +523,22 @@ open class Optimizer {
 
     /// A dense job: raw pointers to the variable, its gradient and its kernel slots.
     func makeJob(_ gradient: Tensor, _ variable: Variable) throws -> DenseJob {
-        let slots = try denseKernelSlotNames.map { try slot(for: variable, named: $0) }
+        try makeJob(gradient, variable, slotNames: denseKernelSlotNames)
+    }
+
+    /// A dense job whose kernel slots are `slotNames` (looked up once per variable, then cached).
+    func makeJob(_ gradient: Tensor, _ variable: Variable, slotNames: [String]) throws -> DenseJob {
+        if slotNames != kernelSlotCacheNames {
+            kernelSlotCache.removeAll()
+            kernelSlotCacheNames = slotNames
+        }
+        let slots: [Variable]
+        if let cached = kernelSlotCache[variable.id] {
+            slots = cached
+        } else {
+            slots = try slotNames.map { try slot(for: variable, named: $0) }
+            kernelSlotCache[variable.id] = slots
+        }
         return DenseJob(variable: variable.uniqueStorageForUpdate(), gradient: gradient.unsafeStorage,
                         slots: slots.map { $0.uniqueStorageForUpdate() }, count: variable.scalarCount)
     }
@@ -658,7 +693,6 @@ open class Optimizer {
     // MARK: - Warnings
 
     private static let warningSink = Mutex<(@Sendable (String) -> Void)?>(nil)
-    private static let uniqueNameCounts = Mutex<[String: Int]>([:])
 
     /// Where warnings (e.g. missing gradients) go; standard error by default.
     public static func setWarningHandler(_ handler: (@Sendable (String) -> Void)?) {

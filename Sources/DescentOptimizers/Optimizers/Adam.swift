@@ -105,7 +105,8 @@ open class Adam: Optimizer {
             let pw = w.base.assumingMemoryBound(to: T.self), pm = m.base.assumingMemoryBound(to: T.self)
             let pv = v.base.assumingMemoryBound(to: T.self), g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
             // m ← m·β₁ and v ← v·β₂ on all rows, then the scaled gradient rows are added.
-            for i in 0..<n { pm[i] = pm[i] * beta1; pv[i] = pv[i] * beta2 }
+            // The two whole-table passes are split over the threads (element-wise: same results).
+            ThreadPool.parallelFor(n) { r in for i in r { pm[i] = pm[i] * beta1; pv[i] = pv[i] * beta2 } }
             for (r, index) in indices.enumerated() {
                 for j in 0..<row {
                     let gj = g[r * row + j]
@@ -121,7 +122,7 @@ open class Adam: Optimizer {
                     pw[i] -= lr * pm[i] / (T.scalarSquareRoot(ph[i]) + eps)
                 }
             } else {
-                for i in 0..<n { pw[i] -= lr * pm[i] / (T.scalarSquareRoot(pv[i]) + eps) }
+                ThreadPool.parallelFor(n) { r in for i in r { pw[i] -= lr * pm[i] / (T.scalarSquareRoot(pv[i]) + eps) } }
             }
         }
         withExtendedLifetime((values, w, m, v, vhat)) {
@@ -175,7 +176,7 @@ func adamKernel<T: FloatingElement>(
             mi = mi + (gi - mi) * vb1
             vi = vi + (gi * gi - vi) * vb2
             var hi = loadVector(UnsafePointer(vhat + i))
-            hi = hi.replacing(with: vi, where: hi .< vi)
+            hi = T.vectorSelectLess(hi, vi, vi, hi)
             storeVector(mi, m + i)
             storeVector(vi, v + i)
             storeVector(hi, vhat + i)

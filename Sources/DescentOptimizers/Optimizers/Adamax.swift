@@ -152,8 +152,8 @@ func adamaxKernel<T: FloatingElement>(
         var mi = loadVector(UnsafePointer(m + i))
         mi = mi + (gi - mi) * vb1
         let decayed = vb2 * loadVector(UnsafePointer(v + i))
-        let absG = gi.replacing(with: -gi, where: gi .< 0)
-        let vi = decayed.replacing(with: absG, where: decayed .< absG)
+        let absG = T.vectorSelectLess(gi, T.Vector(repeating: 0), -gi, gi)
+        let vi = T.vectorSelectLess(decayed, absG, absG, decayed)
         storeVector(mi, m + i)
         storeVector(vi, v + i)
         storeVector(loadVector(UnsafePointer(w + i)) - vlr * (mi / (vi + veps)), w + i)

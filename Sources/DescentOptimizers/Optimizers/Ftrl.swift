@@ -315,10 +315,10 @@ func ftrlKernel<T: EigenPacketPow>(
             let nNew = ni + gi * gi
             let rootNew = T.vectorSquareRoot(nNew)
             let zi = loadVector(UnsafePointer(z + i)) + (gs - (rootNew - T.vectorSquareRoot(ni)) / vlr * wi)
-            let sign = zero.replacing(with: one, where: zi .> zero).replacing(with: -one, where: zi .< zero)
-            let absz = zi.replacing(with: -zi, where: zi .< zero)
+            let sign = T.vectorSelectLess(zi, zero, -one, T.vectorSelectLess(zero, zi, one, zero))
+            let absz = T.vectorSelectLess(zi, zero, -zi, zi)
             let update = (vl1 * sign - zi) / (rootNew / vlr + vtwoL2)
-            storeVector(zero.replacing(with: update, where: absz .> vl1), w + i)
+            storeVector(T.vectorSelectLess(vl1, absz, update, zero), w + i)
             storeVector(zi, z + i)
             storeVector(nNew, n + i)
             i += width

@@ -1,0 +1,110 @@
+import ArgumentParser
+import Descent
+
+/// `descent bench train`: training steps per second of two MLPs with `Sequential`'s real training step.
+struct TrainBench: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Time training steps (forward, tape, backward, Adam update) of the digits MLP and a larger MLP.",
+        discussion: """
+            digits: 64→128→64→10 (ReLU), batch 32, on the bundled digits (1437 training images). \
+            large: 784→1024→1024→10 (ReLU), batch 256, synthetic normal inputs and random labels. \
+            Both: SparseCategoricalCrossentropy(fromLogits: true), Adam with Keras defaults. \
+            mode train_step times Sequential.trainStep on batches sliced beforehand (best of 3 repeats); \
+            mode fit times whole epochs of Sequential.fit (shuffling, batch gathering, silent), best epoch after the first.
+            """)
+
+    @Option(help: "Which model: digits, large or all.")
+    var model: String = "all"
+    @Option(help: "Timed train steps per repeat (default: 200 for digits, 20 for large).")
+    var steps: Int?
+    @Option(help: "Epochs of the fit measurement (the first is not counted).")
+    var epochs: Int = 4
+    @Option(help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
+    var threads: Int?
+    @Flag(help: "Print one JSON object per measurement instead of a table.")
+    var json = false
+
+    func validate() throws {
+        guard ["digits", "large", "all"].contains(model) else { throw ValidationError("--model: digits, large or all") }
+        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
+        guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2 (the first is a warm-up)") }
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    struct Workload {
+        let name: String
+        let layers: [Int]
+        let batch: Int
+        let x: Tensor
+        let y: Tensor
+        let defaultSteps: Int
+    }
+
+    func workloads() throws -> [Workload] {
+        var result: [Workload] = []
+        if model != "large" {
+            let digits = try Digits.load().train
+            result.append(Workload(name: "digits", layers: [64, 128, 64, 10], batch: 32, x: digits.x, y: digits.y, defaultSteps: 200))
+        }
+        if model != "digits" {
+            let n = 256 * 20
+            var g = SeededGenerator(seed: 7)
+            let x = try Tensor.randomNormal(shape: [n, 784], using: &g)
+            let y = Tensor((0..<n).map { _ in Int64(g.next() % 10) })
+            result.append(Workload(name: "large", layers: [784, 1024, 1024, 10], batch: 256, x: x, y: y, defaultSteps: 20))
+        }
+        return result
+    }
+
+    func makeModel(_ w: Workload) throws -> Sequential {
+        GlobalRandom.setSeed(0)
+        let hidden = w.layers.dropFirst().dropLast().map { Dense($0, activation: .relu) }
+        let model = Sequential(hidden + [Dense(w.layers.last!)])
+        try model.build(inputShape: [1, w.layers[0]])
+        model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        return model
+    }
+
+    func run() throws {
+        if let threads { ThreadPool.setThreadCount(threads) }
+        for w in try workloads() {
+            let arch = w.layers.map(String.init).joined(separator: "-")
+            // train_step: batches sliced beforehand; full batches only.
+            let model = try makeModel(w)
+            let n = w.x.shape[0], count = n / w.batch
+            let batches = try (0..<count).map { b in
+                (try w.x.slice(rows: b * w.batch..<(b + 1) * w.batch), try w.y.slice(rows: b * w.batch..<(b + 1) * w.batch))
+            }
+            for i in 0..<min(10, count) { try model.trainStep(batches[i].0, batches[i].1) }  // warm up
+            let steps = self.steps ?? w.defaultSteps
+            var best = Double.infinity
+            for _ in 0..<3 {
+                let start = now()
+                for s in 0..<steps { try model.trainStep(batches[s % count].0, batches[s % count].1) }
+                best = min(best, (now() - start) / Double(steps))
+            }
+            report(w, arch: arch, mode: "train_step", msPerStep: best * 1e3, extra: "")
+
+            // fit: whole epochs, timed by a callback.
+            let fitModel = try makeModel(w)
+            var epochStart = 0.0, epochTimes: [Double] = []
+            let timer = LambdaCallback(onEpochBegin: { _, _ in epochStart = now() },
+                                       onEpochEnd: { _, _, _ in epochTimes.append(now() - epochStart) })
+            try fitModel.fit(w.x, w.y, batchSize: w.batch, epochs: epochs, verbose: .silent, callbacks: [timer], seed: 0)
+            let stepsPerEpoch = (n + w.batch - 1) / w.batch
+            let bestEpoch = epochTimes.dropFirst().min()!
+            report(w, arch: arch, mode: "fit", msPerStep: bestEpoch * 1e3 / Double(stepsPerEpoch),
+                   extra: #","steps_per_epoch":\#(stepsPerEpoch),"ms_per_epoch":\#(bestEpoch * 1e3)"#)
+        }
+    }
+
+    func report(_ w: Workload, arch: String, mode: String, msPerStep: Double, extra: String) {
+        if json {
+            print(#"{"bench":"train","model":"\#(w.name)","layers":"\#(arch)","batch":\#(w.batch),"mode":"\#(mode)","threads":\#(ThreadPool.threadCount),"ms_per_step":\#(msPerStep),"steps_per_s":\#(1000 / msPerStep)\#(extra)}"#)
+        } else {
+            print(String(format: "train %@ (%@, batch %d) %@  threads %d:  %.3f ms/step  %.0f steps/s",
+                         w.name, arch, w.batch, mode, ThreadPool.threadCount, msPerStep, 1000 / msPerStep))
+        }
+    }
+}

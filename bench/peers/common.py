@@ -1,0 +1,136 @@
+"""Shared by the peer benchmarks: the workloads of `descent bench`, timing, and JSON-lines output.
+
+Every peer prints one JSON object per line with the keys of the matching `descent bench ... --json` line,
+plus "framework" and "variant". Timing follows Descent's: warm-up steps, then the best of 3 repeats of
+a run of steps (ms per step).
+"""
+import argparse
+import gzip
+import json
+import os
+import sys
+import time
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+DIGITS = os.path.join(REPO, "Sources", "DescentKeras", "Resources", "digits.csv.gz")
+
+# The optimizer workloads: (params, tensors). Same as `descent bench optimizer`.
+OPTIMIZER_SHAPES = [(10_000_000, 10), (1_000_000, 1000)]
+# The sparse workload: an Embedding table updated from looked-up rows.
+SPARSE_ROWS, SPARSE_DIM, SPARSE_LOOKUPS, SPARSE_SEED = 1_000_000, 64, 4096, 42
+# Keras defaults.
+ADAM = dict(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7)
+SGD_MOMENTUM = dict(lr=0.01, momentum=0.9)
+ADAGRAD = dict(lr=0.001, initial_accumulator_value=0.1, epsilon=1e-7)
+SGD_PLAIN = dict(lr=0.01)
+
+_M64 = (1 << 64) - 1
+
+
+def lookup_indices(count=SPARSE_LOOKUPS, rows=SPARSE_ROWS, seed=SPARSE_SEED):
+    """The looked-up rows of `descent bench sparse` (BenchSparse.swift): SplitMix64 from `seed`,
+    u = top 53 bits * 2**-53, row = floor((u*u)*(u*u) * rows). Identical indices in every framework."""
+    x, out = seed, []
+    for _ in range(count):
+        x = (x + 0x9E3779B97F4A7C15) & _M64
+        z = x
+        z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _M64
+        z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _M64
+        z ^= z >> 31
+        u = (z >> 11) * 2.0 ** -53
+        u2 = u * u
+        out.append(min(rows - 1, int(u2 * u2 * rows)))
+    return out
+
+
+def split_sizes(params, tensors):
+    base = params // tensors
+    return [base + (1 if i < params % tensors else 0) for i in range(tensors)]
+
+
+def digits_train():
+    """The first 1437 rows of the bundled UCI digits, as `descent train` uses: x float32 / 16, y int64."""
+    import numpy as np
+    rows = []
+    with gzip.open(DIGITS, "rt") as f:
+        for line in f:
+            line = line.strip()
+            if line:
+                rows.append([int(v) for v in line.split(",")])
+    a = np.array(rows[:1437])
+    return (a[:, :64] / 16.0).astype(np.float32), a[:, 64].astype(np.int64)
+
+
+def large_data(n=256 * 20, seed=7):
+    """Synthetic data of the large MLP: normal inputs [n, 784], random labels in 0..9."""
+    import numpy as np
+    rng = np.random.default_rng(seed)
+    return rng.standard_normal((n, 784), dtype=np.float32), rng.integers(0, 10, n).astype(np.int64)
+
+
+# The training workloads: name -> (layer sizes, batch, default timed steps).
+TRAIN_MODELS = {"digits": ([64, 128, 64, 10], 32, 200), "large": ([784, 1024, 1024, 10], 256, 20)}
+
+
+def train_data(name):
+    return digits_train() if name == "digits" else large_data()
+
+
+def best_ms(step, steps, warmup=3, repeats=3, sync=None, budget=None):
+    """Best of `repeats` runs of `steps` calls of `step`, in ms per step. When one step is slow, fewer
+    steps are run so that a repeat takes about `budget` seconds (at least 3 steps)."""
+    for _ in range(warmup):
+        step()
+    if sync:
+        sync()
+    if budget is not None:
+        t = time.perf_counter()
+        step()
+        if sync:
+            sync()
+        one = time.perf_counter() - t
+        steps = max(3, min(steps, int(budget / max(one, 1e-9))))
+    best = float("inf")
+    for _ in range(repeats):
+        t = time.perf_counter()
+        for _ in range(steps):
+            step()
+        if sync:
+            sync()
+        best = min(best, (time.perf_counter() - t) / steps)
+    return best * 1e3
+
+
+def emit(**fields):
+    print(json.dumps(fields), flush=True)
+
+
+def parser(description):
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--only", default="optimizer,sparse,train",
+                   help="comma-separated benches: optimizer, sparse, train")
+    p.add_argument("--steps", type=int, default=50, help="timed optimizer steps per repeat (as descent bench optimizer)")
+    p.add_argument("--budget", type=float, default=1.0,
+                   help="seconds a repeat may take before fewer steps are run (slow variants)")
+    p.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads")
+    p.add_argument("--variants", default="", help="comma-separated variant names to run (default: all)")
+    p.add_argument("--shapes", default="", help="optimizer shapes to run, like 10000000x10 (default: all)")
+    p.add_argument("--models", default="", help="training models to run: digits, large (default: both)")
+    return p
+
+
+def selected(value, allowed):
+    """Whether `value` passes a comma-separated filter (empty: everything)."""
+    return not allowed or value in allowed.split(",")
+
+
+def shapes(args):
+    return [(p, t) for p, t in OPTIMIZER_SHAPES if selected(f"{p}x{t}", args.shapes)]
+
+
+def models(args):
+    return {k: v for k, v in TRAIN_MODELS.items() if selected(k, args.models)}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
