@@ -130,6 +130,8 @@ extension Tensor {
 @usableFromInline enum BinaryOp: String, Sendable {
     case add, subtract, multiply, divide, pow, maximum, minimum
     case equal, notEqual, less, lessEqual, greater, greaterEqual
+    /// `other > 0 ? self : 0`: ReLU's backward pass in one kernel (self the upstream gradient, other the input).
+    case reluGradient
 }
 
 /// The NumPy broadcast of two shapes.
@@ -319,6 +321,9 @@ extension Tensor {
             case .maximum:
                 binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in T.vectorSelectLess(x, y, y, x) },
                              { $0 < $1 ? $1 : $0 })
+            case .reluGradient:
+                binaryKernel(T.self, self, other, &out, cost: .cheap, { g, x in T.vectorSelectLess(zero, x, g, zero) },
+                             { g, x in 0 < x ? g : 0 })
             case .minimum:
                 binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in T.vectorSelectLess(y, x, y, x) },
                              { $1 < $0 ? $1 : $0 })
@@ -358,7 +363,7 @@ extension Tensor {
             case .lessEqual: binaryScalarKernel(Int64.self, self, other, &out) { (x: Int64, y: Int64) in x <= y ? 1 : 0 }
             case .greater: binaryScalarKernel(Int64.self, self, other, &out) { (x: Int64, y: Int64) in x > y ? 1 : 0 }
             case .greaterEqual: binaryScalarKernel(Int64.self, self, other, &out) { (x: Int64, y: Int64) in x >= y ? 1 : 0 }
-            case .divide, .pow: throw TensorError.unsupportedDType(operation: opName, dtype: dtype)
+            case .divide, .pow, .reluGradient: throw TensorError.unsupportedDType(operation: opName, dtype: dtype)
             }
         }
         return out

@@ -71,7 +71,16 @@ extension Tensor {
 
     /// `max(x, 0)`; gradient 1 where `x > 0`, else 0.
     public func relu() throws -> Tensor {
-        try unary(.relu) { x, _ in { g in [.dense(try g * x.greater(x.scalarLike(0)))] } }
+        try unary(.relu) { x, _ in { g in [.dense(try g.reluGradient(input: x))] } }
+    }
+
+    /// `input > 0 ? self : 0` in one pass: the gradient of ``relu()`` for an upstream gradient `self`.
+    /// Differentiable with respect to `self` (the same mask); `input` gets no gradient.
+    func reluGradient(input x: Tensor) throws -> Tensor {
+        let out = try applyBinary(.reluGradient, x, name: "reluGradient")
+        return Autodiff.recordBinary("reluGradient", self, x, out, backward: { g in
+            [.dense(try g.reluGradient(input: x)), nil]
+        })
     }
 
     /// `log(1 + e^x)`, computed without overflow; gradient `sigmoid(x)`.
