@@ -279,6 +279,19 @@ func binaryKernel<T: FloatingElement>(
         }
         return
     }
+    // A row vector against a matrix (a bias add, its gradient's uses): rows of the full operand with the
+    // same vector, without building a plan.
+    let width = out.shape.last ?? 1
+    if width > 1 && n % width == 0 && (na == n && nb == width && b.shape.last == width
+                                       || nb == n && na == width && a.shape.last == width) {
+        let aStep = na == n ? width : 0, bStep = nb == n ? width : 0
+        ThreadPool.parallelFor(n / width, grain: max(1, cost.grain / width), alignment: 1) { rows in
+            for r in rows {
+                binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, vop, sop)
+            }
+        }
+        return
+    }
     let plan = BroadcastPlan(outShape: out.shape, aShape: a.shape, bShape: b.shape)
     plan.forEachRun { ao, bo, oo in
         binaryRun(pa.value + ao, plan.aInnerStep, pb.value + bo, plan.bInnerStep, po.value + oo, plan.inner, vop, sop)
