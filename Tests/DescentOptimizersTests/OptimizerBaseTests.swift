@@ -67,6 +67,22 @@ private func floats(_ v: Variable) throws -> [Float] { try v.untrackedValue.scal
         #expect(try floats(v) == [0.5, -0.5])
     }
 
+    @Test func minimizeWatchesAGivenVarListBeforeTheLoss() throws {
+        // Keras watches `var_list` first, so a non-trainable variable listed explicitly is updated.
+        let frozen = Variable(Tensor(Float(3)), name: "frozen", trainable: false)
+        let opt = try SGD(learningRate: 0.1)
+        try opt.minimize({ try frozen * frozen }, varList: [frozen])
+        #expect(try floats(frozen) == [Float(3) - Float(0.1) * 6])
+    }
+
+    @Test func integerVariablesAreRejectedBeforeAnyStateIsCreated() throws {
+        let counter = Variable(Tensor([1, 2] as [Int64]), name: "counter")
+        let opt = try Adam()
+        let error = #expect(throws: OptimizerError.self) { try opt.applyGradients([(Tensor([1, 1] as [Int64]), counter)]) }
+        #expect(error?.description.contains("'counter'") == true && error?.description.contains("int64") == true)
+        #expect(opt.weights.isEmpty)
+    }
+
     @Test func gradLossMultipliesTheGradient() throws {
         let v = Variable(Tensor(Float(1)), name: "v")
         let opt = try SGD(learningRate: 0.1)

@@ -78,11 +78,8 @@ open class Optimizer {
         decay: Double = 0, gradientAggregator: GradientAggregator? = nil,
         gradientTransformers: [GradientTransformer] = []
     ) throws {
-        for (field, value) in [("clipnorm", clipnorm), ("clipvalue", clipvalue), ("global_clipnorm", globalClipnorm),
-                               ("decay", decay)] {
-            if let value, value < 0 || value.isNaN {
-                throw OptimizerError.invalidArgument(field: field, message: "expected \(field) >= 0, received: \(value)")
-            }
+        if decay < 0 || decay.isNaN {
+            throw OptimizerError.invalidArgument(field: "decay", message: "expected decay >= 0, received: \(decay)")
         }
         self.name = try Optimizer.validatedName(name, className: Self.defaultClassName)
         self.decay = decay
@@ -432,9 +429,6 @@ open class Optimizer {
             try prepare(&c)
             coefficients[dtype] = c
         }
-        if let bad = variables.first(where: { !$0.dtype.isFloatingPoint }) {
-            throw OptimizerError.gradientMismatch(variable: bad.name, message: "cannot update a variable of dtype \(bad.dtype)")
-        }
         try willApply(coefficients: coefficients, variables: variables)
 
         var transformed: [(Gradient, Variable)]
@@ -467,6 +461,9 @@ open class Optimizer {
     }
 
     private func checkGradient(_ g: Gradient, for v: Variable) throws {
+        guard v.dtype.isFloatingPoint else {
+            throw OptimizerError.gradientMismatch(variable: v.name, message: "cannot update a variable of dtype \(v.dtype)")
+        }
         guard g.dtype == v.dtype else {
             throw OptimizerError.gradientMismatch(variable: v.name, message: "gradient dtype \(g.dtype) does not match the variable's \(v.dtype)")
         }
@@ -586,7 +583,7 @@ open class Optimizer {
     @discardableResult
     public func minimize(_ loss: () throws -> Tensor, varList: [Variable], gradLoss: Tensor? = nil,
                          tape: GradientTape? = nil) throws -> Int64 {
-        let grads = try computeGradients(loss, varList: { varList }, gradLoss: gradLoss, tape: tape)
+        let grads = try computeGradients(loss, varList: { varList }, watching: varList, gradLoss: gradLoss, tape: tape)
         return try applyGradients(grads)
     }
 
@@ -595,7 +592,7 @@ open class Optimizer {
     @discardableResult
     public func minimize(_ loss: () throws -> Tensor, varList: () throws -> [Variable], gradLoss: Tensor? = nil,
                          tape: GradientTape? = nil) throws -> Int64 {
-        let grads = try computeGradients(loss, varList: varList, gradLoss: gradLoss, tape: tape)
+        let grads = try computeGradients(loss, varList: varList, watching: [], gradLoss: gradLoss, tape: tape)
         return try applyGradients(grads)
     }
 
@@ -606,15 +603,17 @@ open class Optimizer {
         return try applyGradients(Array(zip(grads, varList)))
     }
 
-    /// Keras' `_compute_gradients`: records `loss()` on the tape, then differentiates.
-    func computeGradients(_ loss: () throws -> Tensor, varList: () throws -> [Variable], gradLoss: Tensor?,
-                          tape: GradientTape?) throws -> [(Gradient?, Variable)] {
+    /// Keras' `_compute_gradients`: watches a given variable list (so non-trainable variables in it get
+    /// gradients too), records `loss()` on the tape, evaluates `varList` after the loss (lazily built
+    /// models), then differentiates.
+    func computeGradients(_ loss: () throws -> Tensor, varList: () throws -> [Variable], watching: [Variable],
+                          gradLoss: Tensor?, tape: GradientTape?) throws -> [(Gradient?, Variable)] {
         let tape = tape ?? GradientTape()
+        tape.watch(watching)
         let (value, vars) = try tape.record { () throws -> (Tensor, [Variable]) in
             let value = try loss()
             return (value, try varList())
         }
-        tape.watch(vars)
         let grads = try tape.gradient(of: value, wrt: vars, outputGradients: gradLoss)
         return Array(zip(grads, vars))
     }
@@ -622,7 +621,7 @@ open class Optimizer {
     /// The gradients of `loss` with respect to `params` (Keras' legacy `get_gradients`).
     /// - Throws: ``OptimizerError/missingGradient(variable:)`` when a variable gets none.
     public func getGradients(_ loss: () throws -> Tensor, params: [Variable]) throws -> [Tensor] {
-        let grads = try computeGradients(loss, varList: { params }, gradLoss: nil, tape: nil)
+        let grads = try computeGradients(loss, varList: { params }, watching: params, gradLoss: nil, tape: nil)
         return try grads.map { g, v in
             guard let g else { throw OptimizerError.missingGradient(variable: v.name) }
             return g.denseValue
