@@ -112,7 +112,7 @@ public final class GradientTape: Sendable {
         unconnected: UnconnectedGradients = .none
     ) throws -> [Gradient?] {
         try gradient(of: target, sourceIDs: sources.map(\.id), outputGradients: outputGradients,
-                     zeros: sources.map { v in { try Tensor.zeros(shape: v.shape, dtype: v.dtype) } },
+                     sourceShapes: sources.map { ($0.shape, $0.dtype) },
                      unconnected: unconnected)
     }
 
@@ -130,7 +130,7 @@ public final class GradientTape: Sendable {
         unconnected: UnconnectedGradients = .none
     ) throws -> [Gradient?] {
         try gradient(of: target, sourceIDs: sources.map(\.tapeNode), outputGradients: outputGradients,
-                     zeros: sources.map { t in { Tensor.zeros(like: t) } }, unconnected: unconnected)
+                     sourceShapes: sources.map { ($0.shape, $0.dtype) }, unconnected: unconnected)
     }
 
     /// The gradient of `target` with respect to one watched tensor.
@@ -142,7 +142,7 @@ public final class GradientTape: Sendable {
     }
 
     private func gradient(
-        of target: Tensor, sourceIDs: [Int], outputGradients: Tensor?, zeros: [() throws -> Tensor],
+        of target: Tensor, sourceIDs: [Int], outputGradients: Tensor?, sourceShapes: [([Int], DType)],
         unconnected: UnconnectedGradients
     ) throws -> [Gradient?] {
         guard target.dtype.isFloatingPoint else { throw AutodiffError.nonDifferentiableTarget(target.dtype) }
@@ -166,7 +166,7 @@ public final class GradientTape: Sendable {
         }
         return try results.enumerated().map { i, g in
             if let g { return g }
-            return unconnected == .zero ? .dense(try zeros[i]()) : nil
+            return unconnected == .zero ? .dense(try Tensor.zeros(shape: sourceShapes[i].0, dtype: sourceShapes[i].1)) : nil
         }
     }
 
