@@ -663,19 +663,31 @@ open class Optimizer {
 
     /// The constructor arguments as Keras' `get_config` writes them (override, call `super`, add keys).
     open var config: JSONObject {
-        get throws {
-            var c = JSONObject()
-            c["name"] = .string(name)
-            func number(_ key: String, _ value: Double) -> JSONValue {
-                // An integer written in the config it was built from stays an integer (`"clipvalue": 2`).
-                if let original = configNumbers[key], original.doubleValue == value { return original }
-                return .double(value)
-            }
-            if let clipnorm { c["clipnorm"] = number("clipnorm", clipnorm) }
-            if let clipvalue { c["clipvalue"] = number("clipvalue", clipvalue) }
-            if let globalClipnorm { c["global_clipnorm"] = number("global_clipnorm", globalClipnorm) }
-            return c
+        get throws { baseConfig() }
+    }
+
+    /// `name` and the clip options that are set: Keras' base `get_config`.
+    private func baseConfig() -> JSONObject {
+        var c = JSONObject()
+        c["name"] = .string(name)
+        func number(_ key: String, _ value: Double) -> JSONValue {
+            // An integer written in the config it was built from stays an integer (`"clipvalue": 2`).
+            if let original = configNumbers[key], original.doubleValue == value { return original }
+            return .double(value)
         }
+        if let clipnorm { c["clipnorm"] = number("clipnorm", clipnorm) }
+        if let clipvalue { c["clipvalue"] = number("clipvalue", clipvalue) }
+        if let globalClipnorm { c["global_clipnorm"] = number("global_clipnorm", globalClipnorm) }
+        return c
+    }
+
+    /// The base config followed by `learning_rate` and `decay`, the keys every built-in writes first (in
+    /// Keras' order); built-ins add their own keys after these.
+    public func configWithLearningRate() throws -> JSONObject {
+        var c = baseConfig()
+        c["learning_rate"] = try serializedHyper("learning_rate")
+        c["decay"] = .double(decay)
+        return c
     }
 
     /// The serialized hyperparameter `name` (Keras' `_serialize_hyperparameter`).

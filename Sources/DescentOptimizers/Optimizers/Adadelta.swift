@@ -108,9 +108,7 @@ open class Adadelta: Optimizer {
 
     open override var config: JSONObject {
         get throws {
-            var c = try super.config
-            c["learning_rate"] = try serializedHyper("learning_rate")
-            c["decay"] = .double(decay)
+            var c = try configWithLearningRate()
             c["rho"] = try serializedHyper("rho")
             c["epsilon"] = .double(epsilon)
             return c

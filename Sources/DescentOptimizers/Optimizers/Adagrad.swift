@@ -98,9 +98,7 @@ open class Adagrad: Optimizer {
 
     open override var config: JSONObject {
         get throws {
-            var c = try super.config
-            c["learning_rate"] = try serializedHyper("learning_rate")
-            c["decay"] = .double(decay)
+            var c = try configWithLearningRate()
             c["initial_accumulator_value"] = .double(initialAccumulatorValue)
             c["epsilon"] = .double(epsilon)
             return c

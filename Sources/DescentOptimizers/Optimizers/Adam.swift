@@ -132,9 +132,7 @@ open class Adam: Optimizer {
 
     open override var config: JSONObject {
         get throws {
-            var c = try super.config
-            c["learning_rate"] = try serializedHyper("learning_rate")
-            c["decay"] = .double(decay)
+            var c = try configWithLearningRate()
             c["beta_1"] = try serializedHyper("beta_1")
             c["beta_2"] = try serializedHyper("beta_2")
             c["epsilon"] = .double(epsilon)

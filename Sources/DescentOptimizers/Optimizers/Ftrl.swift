@@ -213,9 +213,7 @@ open class Ftrl: Optimizer {
 
     open override var config: JSONObject {
         get throws {
-            var c = try super.config
-            c["learning_rate"] = try serializedHyper("learning_rate")
-            c["decay"] = .double(decay)
+            var c = try configWithLearningRate()
             c["initial_accumulator_value"] = .double(initialAccumulatorValue)
             c["learning_rate_power"] = try serializedHyper("learning_rate_power")
             c["l1_regularization_strength"] = try serializedHyper("l1_regularization_strength")

@@ -172,9 +172,7 @@ open class RMSprop: Optimizer {
 
     open override var config: JSONObject {
         get throws {
-            var c = try super.config
-            c["learning_rate"] = try serializedHyper("learning_rate")
-            c["decay"] = .double(decay)
+            var c = try configWithLearningRate()
             c["rho"] = try serializedHyper("rho")
             c["momentum"] = try serializedHyper("momentum")
             c["epsilon"] = .double(epsilon)

@@ -118,9 +118,7 @@ open class SGD: Optimizer {
 
     open override var config: JSONObject {
         get throws {
-            var c = try super.config
-            c["learning_rate"] = try serializedHyper("learning_rate")
-            c["decay"] = .double(decay)
+            var c = try configWithLearningRate()
             c["momentum"] = try serializedHyper("momentum")
             c["nesterov"] = .bool(nesterov)
             return c
