@@ -356,6 +356,22 @@ private func floats(_ v: Variable) throws -> [Float] { try v.untrackedValue.scal
         #expect(error?.description.contains("resourceApplyDense") == true)
     }
 
+    @Test func aDenseKernelWithTooManySlotsIsAThrownError() throws {
+        final class FiveSlots: Optimizer {
+            static let names = ["a", "b", "c", "d", "e"]
+            override func createSlots(for variables: [Variable]) throws {
+                for v in variables { for s in Self.names { try addSlot(v, s) } }
+            }
+            override var fusesDenseUpdates: Bool { true }
+            override var denseKernelSlotNames: [String] { Self.names }
+            override func denseKernel(for coefficients: Coefficients) -> DenseKernel? { { _, _ in } }
+        }
+        let opt = try FiveSlots(name: "FiveSlots")
+        let v = Variable(Tensor(Float(1)), name: "v")
+        let error = #expect(throws: OptimizerError.self) { try opt.applyGradients([(Tensor(Float(1)), v)]) }
+        #expect(error?.description.contains("at most 4 slots") == true)
+    }
+
     // MARK: Serialization
 
     @Test func deserializeByNameAndErrors() throws {

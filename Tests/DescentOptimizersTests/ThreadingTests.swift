@@ -35,4 +35,32 @@ import Testing
         ThreadPool.setThreadCount(0)
         #expect(ThreadPool.threadCount == 1)
     }
+
+    /// The fused path caches each variable's slots by position in the last list; a list in another order,
+    /// a shorter list or a longer one must still update every variable with its own slots. Reference: an
+    /// Adam subclass, which takes the unfused path (one `resourceApplyDense` per variable, slots by name).
+    @Test func changingTheVariableListKeepsEachVariablesSlots() throws {
+        final class UnfusedAdam: Adam {}
+        func make() throws -> [Variable] {
+            try (0..<3).map { k in
+                Variable(try Tensor(shape: [4], scalars: (0..<4).map { Float(($0 + 1) * (k + 2)) }), name: "w\(k)")
+            }
+        }
+        let grads = try (0..<3).map { k in try Tensor(shape: [4], scalars: (0..<4).map { Float(k + 1) * 0.1 * Float($0 - 1) }) }
+        let fusedVariables = try make(), unfusedVariables = try make()
+        let fused = try Adam(learningRate: 0.1, amsgrad: true)
+        let unfused = try UnfusedAdam(learningRate: 0.1, amsgrad: true)
+        #expect(fused.fusesDenseUpdates && !unfused.fusesDenseUpdates)
+        for list in [[0, 1], [0, 1, 2], [2, 1, 0], [1], [0, 1, 2], [2, 0], [0, 1, 2]] {
+            try fused.applyGradients(list.map { (grads[$0], fusedVariables[$0]) })
+            try unfused.applyGradients(list.map { (grads[$0], unfusedVariables[$0]) })
+        }
+        #expect(fusedVariables.map(\.untrackedValue) == unfusedVariables.map(\.untrackedValue))
+        for k in 0..<3 {
+            for slot in ["m", "v", "vhat"] {
+                #expect(try fused.slot(for: fusedVariables[k], named: slot).untrackedValue
+                        == unfused.slot(for: unfusedVariables[k], named: slot).untrackedValue)
+            }
+        }
+    }
 }

@@ -55,6 +55,9 @@ open class Optimizer {
     /// not look slots up by name every step. Cleared whenever a slot is created.
     private var kernelSlotCache: [Int: [Variable]] = [:]
     private var kernelSlotCacheNames: [String] = []
+    /// The kernel slots of the variables of the last list built (`lastBuiltIDs`), by position: the
+    /// common case of the same list every step needs no dictionary look-up.
+    private var positionalKernelSlots: [[Variable]] = []
     /// The ids of the variables the last `applyGradients` built, while no slot has been created since:
     /// a built-in (deterministic `createSlots`) skips re-building the same list.
     private var lastBuiltIDs: [Int] = []
@@ -310,6 +313,7 @@ open class Optimizer {
         let slot = Variable(value, name: "\(name)/\(variable.name)/\(slotName)", trainable: false)
         slotStore[variable.id, default: []].append((slotName, slot))
         kernelSlotCache.removeAll()
+        positionalKernelSlots.removeAll()
         lastBuiltIDs = []
         weights.append(slot)
         return slot
@@ -370,7 +374,10 @@ open class Optimizer {
         guard let kernel = denseKernel(for: coefficients) else {
             throw OptimizerError.notImplemented(optimizer: name, method: "resourceApplyDense")
         }
-        try runDenseJobs([makeJob(gradient, variable)], kernel)
+        var batch = DenseJobBatch(capacity: 1, slotCount: denseKernelSlotNames.count)
+        batch.append(gradient: gradient.unsafeStorage, variable: variable,
+                     slots: try kernelSlots(of: variable, denseKernelSlotNames))
+        withExtendedLifetime(gradient) { batch.run(kernel) }
     }
 
     /// Applies sparse rows with unique `indices` to one variable (Keras' `_resource_apply_sparse`).
@@ -400,49 +407,64 @@ open class Optimizer {
     public func applyGradients(_ gradsAndVars: [(Gradient?, Variable)],
                                experimentalAggregateGradients: Bool = true) throws -> Int64 {
         if gradsAndVars.isEmpty { return iterationCount }
-        var present: [(Gradient, Variable)] = []
-        present.reserveCapacity(gradsAndVars.count)
+        // One pass splits the pairs into parallel arrays (copying a (Gradient, Variable) tuple is costly:
+        // the hot path below touches no tuples) and checks every gradient against its variable.
+        var grads: [Gradient] = [], variables: [Variable] = []
+        grads.reserveCapacity(gradsAndVars.count)
+        variables.reserveCapacity(gradsAndVars.count)
         var missing: [String] = []
+        var hasFloat32 = false, hasFloat64 = false
         for (g, v) in gradsAndVars {
-            if let g { present.append((g, v)) } else { missing.append(v.name) }
+            guard let g else { missing.append(v.name); continue }
+            grads.append(g)
+            variables.append(v)
+            if v.dtype == .float32 { hasFloat32 = true } else { hasFloat64 = true }
         }
-        if present.isEmpty { throw OptimizerError.noGradients(variables: gradsAndVars.map(\.1.name)) }
+        if grads.isEmpty { throw OptimizerError.noGradients(variables: gradsAndVars.map { $0.1.name }) }
         if !missing.isEmpty {
             Optimizer.warn("Gradients do not exist for variables [\(missing.map { "'\($0)'" }.joined(separator: ", "))] when minimizing the loss.")
         }
-        for (g, v) in present { try checkGradient(g, for: v) }
-        let variables = present.map(\.1)
+        for i in grads.indices { try checkGradient(grads[i], for: variables[i]) }
         if fusesDenseUpdates {
             // Built-ins create their slots deterministically from the list: build it once.
-            let ids = variables.map(\.id)
-            if ids != lastBuiltIDs {
+            if !Optimizer.sameVariables(variables, lastBuiltIDs) {
                 try build(variables)
-                lastBuiltIDs = ids
+                lastBuiltIDs = variables.map { $0.id }
+                positionalKernelSlots.removeAll()
             }
         } else {
             try build(variables)
         }
 
         var coefficients: [DType: Coefficients] = [:]
-        for dtype in [DType.float32, .float64] where variables.contains(where: { $0.dtype == dtype }) {
+        for (dtype, present) in [(DType.float32, hasFloat32), (.float64, hasFloat64)] where present {
             var c = Coefficients(dtype: dtype, iteration: iterationCount)
             try prepare(&c)
             coefficients[dtype] = c
         }
         try willApply(coefficients: coefficients, variables: variables)
 
-        var transformed: [(Gradient, Variable)]
-        if experimentalAggregateGradients && !aggregatesByIdentity {
-            let pairs = try gradientAggregator(present.map { ($0.0, $0.1) })
-            transformed = try transformGradients(pairs.compactMap { g, v in g.map { ($0, v) } })
-        } else {
-            // The default aggregator is the identity: no copies of the list.
-            transformed = try transformGradients(present)
+        let aggregates = experimentalAggregateGradients && !aggregatesByIdentity
+        if aggregates || clipvalue != nil || clipnorm != nil || globalClipnorm != nil || !gradientTransformers.isEmpty {
+            var pairs = Array(zip(grads, variables))
+            if aggregates {
+                pairs = try gradientAggregator(pairs).compactMap { g, v in g.map { ($0, v) } }
+            }
+            pairs = try transformGradients(pairs)
+            for t in gradientTransformers { pairs = try t(pairs) }
+            grads = pairs.map { $0.0 }
+            variables = pairs.map { $0.1 }
         }
-        for t in gradientTransformers { transformed = try t(transformed) }
-        try distributedApply(transformed, coefficients)
+        try distributedApply(grads, variables, coefficients)
         try iterations.assignAdd(Tensor(Int64(1)))
         return iterationCount
+    }
+
+    /// Whether `variables` are, in order, the variables with these ids.
+    private static func sameVariables(_ variables: [Variable], _ ids: [Int]) -> Bool {
+        guard variables.count == ids.count else { return false }
+        for i in variables.indices where variables[i].id != ids[i] { return false }
+        return true
     }
 
     /// Applies gradients given beside their variables.
@@ -474,85 +496,106 @@ open class Optimizer {
 
     /// Keras' `_transform_gradients`: clipvalue, then clipnorm, then global clipnorm.
     func transformGradients(_ pairs: [(Gradient, Variable)]) throws -> [(Gradient, Variable)] {
+        if clipvalue == nil && clipnorm == nil && globalClipnorm == nil { return pairs }
         var pairs = pairs
         if let c = clipvalue { pairs = try pairs.map { (try GradientClipping.clipByValue($0.0, c), $0.1) } }
         if let c = clipnorm { pairs = try pairs.map { (try GradientClipping.clipByNorm($0.0, c), $0.1) } }
         if let c = globalClipnorm {
-            let clipped = try GradientClipping.clipByGlobalNorm(pairs.map(\.0), c)
-            pairs = Array(zip(clipped, pairs.map(\.1)))
+            let clipped = try GradientClipping.clipByGlobalNorm(pairs.map { $0.0 }, c)
+            pairs = Array(zip(clipped, pairs.map { $0.1 }))
         }
         return pairs
     }
 
     /// Updates every variable: dense ones through the fused kernel in one parallel pass (or one by one),
     /// sparse ones one by one; then constraints, in list order.
-    private func distributedApply(_ pairs: [(Gradient, Variable)], _ coefficients: [DType: Coefficients]) throws {
+    private func distributedApply(_ grads: [Gradient], _ variables: [Variable],
+                                  _ coefficients: [DType: Coefficients]) throws {
         var kernel32: DenseKernel?, kernel64: DenseKernel?
         if fusesDenseUpdates {
             if let c = coefficients[.float32] { kernel32 = denseKernel(for: c) }
             if let c = coefficients[.float64] { kernel64 = denseKernel(for: c) }
         }
         let slotNames = kernel32 != nil || kernel64 != nil ? denseKernelSlotNames : []
-        var jobs32: [DenseJob] = [], jobs64: [DenseJob] = []
-        for (g, v) in pairs {
-            switch g {
+        if slotNames != kernelSlotCacheNames {
+            kernelSlotCache.removeAll()
+            positionalKernelSlots.removeAll()
+            kernelSlotCacheNames = slotNames
+        }
+        // The list built last, in the same order (the usual training loop): slots by position.
+        let positional = kernel32 != nil || kernel64 != nil ? Optimizer.sameVariables(variables, lastBuiltIDs) : false
+        if positional && positionalKernelSlots.count != variables.count {
+            positionalKernelSlots = try variables.indices.map { i -> [Variable] in
+                guard case .dense = grads[i] else { return [] }
+                return try kernelSlots(of: variables[i], slotNames)
+            }
+        }
+        var batch32 = DenseJobBatch(capacity: kernel32 == nil ? 0 : variables.count, slotCount: slotNames.count)
+        var batch64 = DenseJobBatch(capacity: kernel64 == nil ? 0 : variables.count, slotCount: slotNames.count)
+        var hasConstraint = false
+        for i in variables.indices {
+            let v = variables[i]
+            switch grads[i] {
             case .sparse(let slices):
                 if v.constraint != nil { throw OptimizerError.constraintWithSparseGradient(variable: v.name) }
                 try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, coefficients[v.dtype]!)
             case .dense(let t):
+                if v.constraint != nil { hasConstraint = true }
                 if v.dtype == .float32, kernel32 != nil {
-                    jobs32.append(try makeJob(t.untracked, v, slotNames: slotNames))
+                    batch32.append(gradient: t.unsafeStorage, variable: v,
+                                   slots: positional ? positionalKernelSlots[i] : try kernelSlots(of: v, slotNames))
                 } else if v.dtype == .float64, kernel64 != nil {
-                    jobs64.append(try makeJob(t.untracked, v, slotNames: slotNames))
+                    batch64.append(gradient: t.unsafeStorage, variable: v,
+                                   slots: positional ? positionalKernelSlots[i] : try kernelSlots(of: v, slotNames))
                 } else {
                     try resourceApplyDense(t.untracked, v, coefficients[v.dtype]!)
                 }
             }
         }
-        if let kernel32, !jobs32.isEmpty { try runDenseJobs(jobs32, kernel32) }
-        if let kernel64, !jobs64.isEmpty { try runDenseJobs(jobs64, kernel64) }
-        for (g, v) in pairs {
-            if case .dense = g, let constraint = v.constraint {
-                try v.assign(try constraint.apply(to: v.untrackedValue).untracked)
+        withExtendedLifetime(grads) {
+            if let kernel32, !batch32.isEmpty { batch32.run(kernel32) }
+            if let kernel64, !batch64.isEmpty { batch64.run(kernel64) }
+        }
+        guard hasConstraint else { return }
+        for i in variables.indices {
+            if case .dense = grads[i], let constraint = variables[i].constraint {
+                try variables[i].assign(try constraint.apply(to: variables[i].untrackedValue).untracked)
             }
         }
     }
 
-    /// A dense job: raw pointers to the variable, its gradient and its kernel slots.
-    func makeJob(_ gradient: Tensor, _ variable: Variable) throws -> DenseJob {
-        try makeJob(gradient, variable, slotNames: denseKernelSlotNames)
-    }
-
-    /// A dense job whose kernel slots are `slotNames` (looked up once per variable, then cached).
-    func makeJob(_ gradient: Tensor, _ variable: Variable, slotNames: [String]) throws -> DenseJob {
+    /// The kernel slots of `variable` (named `slotNames`), looked up once per variable, then cached.
+    private func kernelSlots(of variable: Variable, _ slotNames: [String]) throws -> [Variable] {
         if slotNames != kernelSlotCacheNames {
             kernelSlotCache.removeAll()
+            positionalKernelSlots.removeAll()
             kernelSlotCacheNames = slotNames
         }
-        let slots: [Variable]
-        if let cached = kernelSlotCache[variable.id] {
-            slots = cached
-        } else {
-            slots = try slotNames.map { try slot(for: variable, named: $0) }
-            kernelSlotCache[variable.id] = slots
+        if let cached = kernelSlotCache[variable.id] { return cached }
+        guard slotNames.count <= DenseJobBatch.maxSlots else {
+            throw OptimizerError.invalidArgument(
+                field: "denseKernelSlotNames",
+                message: "\(name): a dense kernel takes at most \(DenseJobBatch.maxSlots) slots, got \(slotNames.count) (\(slotNames))")
         }
-        return DenseJob(variable: variable.uniqueStorageForUpdate(), gradient: gradient.unsafeStorage,
-                        slots: slots.map { $0.uniqueStorageForUpdate() }, count: variable.scalarCount)
+        let slots = try slotNames.map { try slot(for: variable, named: $0) }
+        kernelSlotCache[variable.id] = slots
+        return slots
     }
 
     /// Runs dense jobs: the elements of all jobs are split into equal contiguous shares, one per thread,
     /// so many small variables cost one parallel region (a multi-tensor apply).
-    func runDenseJobs(_ jobs: [DenseJob], _ kernel: @escaping DenseKernel) throws {
-        let total = jobs.reduce(0) { $0 + $1.count }
-        let threads = ThreadPool.threadCount
-        let grain = 1 << 15
-        if threads <= 1 || total < 2 * grain {
-            for job in jobs { kernel(job, 0..<job.count) }
-            return
-        }
-        let shares = min(threads, total / grain)
-        let perShare = (total + shares - 1) / shares
-        withExtendedLifetime(jobs) {
+    static func runDenseJobs(_ jobs: [DenseJob], _ kernel: DenseKernel) {
+        jobs.withUnsafeBufferPointer { jobs in
+            var total = 0
+            for job in jobs { total += job.count }
+            let threads = ThreadPool.threadCount
+            let grain = 1 << 15
+            if threads <= 1 || total < 2 * grain {
+                for job in jobs { kernel(job, 0..<job.count) }
+                return
+            }
+            let shares = min(threads, total / grain)
+            let perShare = (total + shares - 1) / shares
             ThreadPool.forEach(shares) { share in
                 var start = share * perShare
                 let end = min(total, start + perShare)
@@ -773,28 +816,86 @@ public struct Coefficients: Sendable {
     public func scalar(_ value: Double) -> TypedScalar { TypedScalar(value, dtype) }
 }
 
-/// One variable's dense update: raw buffers of the variable, its gradient and its slots.
+/// One variable's dense update: raw pointers to the variable, its gradient and its slots.
 ///
-/// The buffers are kept alive by the job; the variable and slot buffers are unique to their variables
-/// for the duration of the update.
+/// A job holds no references (it is trivially copyable, so building and handing out thousands of jobs
+/// costs no reference counting); whoever makes jobs keeps their buffers alive in a ``DenseJobBatch``
+/// for the duration of the update. The variable and slot buffers are unique to their variables then.
 public struct DenseJob: @unchecked Sendable {
-    // @unchecked Sendable invariant: concurrent kernels touch disjoint element ranges of these buffers.
-    public let variable: TensorStorage
-    public let gradient: TensorStorage
-    public let slots: [TensorStorage]
+    // @unchecked Sendable invariant: the pointers stay valid while the batch that made the job is alive,
+    // and concurrent kernels touch disjoint element ranges of these buffers.
+    @usableFromInline let variableBase: UnsafeMutableRawPointer
+    @usableFromInline let gradientBase: UnsafeRawPointer
+    @usableFromInline let slotBase0: UnsafeMutableRawPointer?
+    @usableFromInline let slotBase1: UnsafeMutableRawPointer?
+    @usableFromInline let slotBase2: UnsafeMutableRawPointer?
+    @usableFromInline let slotBase3: UnsafeMutableRawPointer?
+    /// The number of elements of the variable (and of the gradient and each slot).
     public let count: Int
 
     /// Typed pointer to the variable's elements.
     @inlinable public func variablePointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
-        variable.base.assumingMemoryBound(to: T.self)
+        variableBase.assumingMemoryBound(to: T.self)
     }
     /// Typed pointer to the gradient's elements.
     @inlinable public func gradientPointer<T>(_: T.Type) -> UnsafePointer<T> {
-        UnsafePointer(gradient.base.assumingMemoryBound(to: T.self))
+        gradientBase.assumingMemoryBound(to: T.self)
     }
-    /// Typed pointer to slot `i` (in ``Optimizer/denseKernelSlotNames`` order).
+    /// Typed pointer to slot `i` (in ``Optimizer/denseKernelSlotNames`` order; at most four).
     @inlinable public func slotPointer<T>(_ i: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-        slots[i].base.assumingMemoryBound(to: T.self)
+        let base: UnsafeMutableRawPointer?
+        switch i {
+        case 0: base = slotBase0
+        case 1: base = slotBase1
+        case 2: base = slotBase2
+        case 3: base = slotBase3
+        default: base = nil
+        }
+        guard let base else { preconditionFailure("dense job has no slot \(i)") }
+        return base.assumingMemoryBound(to: T.self)
+    }
+}
+
+/// Dense jobs and the buffers they point into: the batch owns one reference to every variable and slot
+/// buffer, so the jobs stay valid while the batch is alive; the caller keeps the gradients alive.
+struct DenseJobBatch {
+    /// The most kernel slots a dense job carries.
+    static let maxSlots = 4
+    private(set) var jobs: [DenseJob] = []
+    private var buffers: [TensorStorage] = []
+
+    init(capacity: Int, slotCount: Int) {
+        jobs.reserveCapacity(capacity)
+        buffers.reserveCapacity(capacity * (1 + slotCount))
+    }
+
+    var isEmpty: Bool { jobs.isEmpty }
+
+    /// Adds the update of `variable` by `gradient` with the given kernel slots (made unique here). The
+    /// caller keeps `gradient` alive until the batch has run.
+    mutating func append(gradient: TensorStorage, variable: Variable, slots: [Variable]) {
+        let v = variable.uniqueStorageForUpdate()
+        buffers.append(v)
+        var bases: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
+                    UnsafeMutableRawPointer?) = (nil, nil, nil, nil)
+        for i in slots.indices {
+            let storage = slots[i].uniqueStorageForUpdate()
+            buffers.append(storage)
+            switch i {
+            case 0: bases.0 = storage.base
+            case 1: bases.1 = storage.base
+            case 2: bases.2 = storage.base
+            default: bases.3 = storage.base
+            }
+        }
+        jobs.append(DenseJob(variableBase: v.base, gradientBase: UnsafeRawPointer(gradient.base),
+                             slotBase0: bases.0, slotBase1: bases.1, slotBase2: bases.2, slotBase3: bases.3,
+                             count: variable.scalarCount))
+    }
+
+    /// Runs `kernel` over every job (see ``Optimizer/runDenseJobs(_:_:)``), keeping the buffers alive.
+    func run(_ kernel: DenseKernel) {
+        withExtendedLifetime(buffers) { Optimizer.runDenseJobs(jobs, kernel) }
     }
 }
 
