@@ -1,4 +1,5 @@
 import CDescentBLAS
+import CDescentMath
 import Dispatch
 import Synchronization
 
@@ -15,6 +16,8 @@ import Glibc
 ///
 /// - `threadCount` defaults to the number of active cores, or to the `DESCENT_NUM_THREADS`
 ///   environment variable when set; ``setThreadCount(_:)`` changes it at run time.
+/// - Every chunk runs in the calling thread's floating-point mode (denormal flushing, see
+///   ``DenormalFlushing``), so results never depend on which thread ran a chunk.
 /// - **OpenBLAS policy.** Matrix multiplies are always called from the caller's thread, never from inside a
 ///   parallel region of ours, so the two pools never run at once. OpenBLAS gets the same thread count
 ///   (`openblas_set_num_threads`), set whenever ours changes; see ARCHITECTURE.md.
@@ -58,12 +61,13 @@ public enum ThreadPool {
         }
         let chunks = min(threads, count / grain)
         let chunkSize = ((count + chunks - 1) / chunks + alignment - 1) / alignment * alignment
+        let mode = descent_fp_state()
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let start = c * chunkSize
                 let end = min(count, start + chunkSize)
-                if start < end { box.value(start..<end) }
+                if start < end { inMode(mode) { box.value(start..<end) } }
             }
         }
     }
@@ -75,10 +79,22 @@ public enum ThreadPool {
             for i in 0..<count { body(i) }
             return
         }
+        let mode = descent_fp_state()
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: count) { box.value($0) }
+            DispatchQueue.concurrentPerform(iterations: count) { i in inMode(mode) { box.value(i) } }
         }
+    }
+
+    /// Runs `body` in the floating-point mode `mode` (the parallel region's caller's), restoring this
+    /// thread's own mode after.
+    @inlinable
+    static func inMode(_ mode: UInt32, _ body: () -> Void) {
+        let own = descent_fp_state()
+        if own == mode { return body() }
+        descent_set_fp_state(mode)
+        body()
+        descent_set_fp_state(own)
     }
 }
 

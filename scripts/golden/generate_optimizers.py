@@ -496,6 +496,24 @@ for _name, _make, _desc, _table in SPEC:
         [Var("var0", [2], value=[1.0, 2.0])], n_steps=2, fixed_grads=[[[0.1, -0.2]], [[0.3, 0.4]]])
 
 
+# --- denormals: TensorFlow's CPU kernels flush them to zero (FTZ + DAZ) -------------
+# Slots decay into the denormal range (below 1.18e-38) within a few steps: beta_1/rho/momentum 0.1 and
+# gradients that are then exactly 0, plus denormal initial values and tiny gradients whose squares are
+# denormal. With IEEE denormals m would stick at the smallest denormal; TF makes it 0.
+DENORMAL_VALUE = [1e-39, 1.0, -3e-40, 2e-38, 0.5, -1e-36]
+DENORMAL_GRADS = [[[1e-36, 1e-19, 0.5, 0.0, 2e-20, -1e-37]]] + [[[0.0, 0.0, 0.0, 0.0, 0.0, 0.0]]] * 5
+for _name, _desc, _make in [
+    ("denormal_adam", "Adam(learning_rate=0.01, beta_1=0.1, beta_2=0.1)",
+     lambda: L.Adam(learning_rate=0.01, beta_1=0.1, beta_2=0.1)),
+    ("denormal_sgd_momentum", "SGD(learning_rate=0.1, momentum=0.1)",
+     lambda: L.SGD(learning_rate=0.1, momentum=0.1)),
+    ("denormal_rmsprop", "RMSprop(learning_rate=0.01, rho=0.1)",
+     lambda: L.RMSprop(learning_rate=0.01, rho=0.1)),
+]:
+    add(_name, f"{_desc}; var [6] with denormal values, tiny gradients then zeros: TF flushes denormals to 0",
+        _make, [Var("var0", [6], value=DENORMAL_VALUE)], n_steps=len(DENORMAL_GRADS), fixed_grads=DENORMAL_GRADS)
+
+
 # --------------------------------------------------------------------------
 
 def main():

@@ -45,4 +45,18 @@ DESCENT_SELECT(lt, <)
 DESCENT_SELECT(le, <=)
 DESCENT_SELECT(eq, ==)
 #undef DESCENT_SELECT
+
+// Floating-point environment: flush denormal results to zero and treat denormal inputs as zero (x86 MXCSR
+// FTZ and DAZ bits), as TensorFlow's CPU kernels run. Scoped by the caller: save, set, restore.
+#if defined(__x86_64__)
+static inline __attribute__((always_inline)) unsigned descent_fp_state(void) { return __builtin_ia32_stmxcsr(); }
+static inline __attribute__((always_inline)) void descent_set_fp_state(unsigned state) { __builtin_ia32_ldmxcsr(state); }
+static inline __attribute__((always_inline)) unsigned descent_fp_state_flushing_denormals(unsigned state) {
+    return state | 0x8040u;  // FTZ (bit 15) | DAZ (bit 6)
+}
+#else
+static inline __attribute__((always_inline)) unsigned descent_fp_state(void) { return 0; }
+static inline __attribute__((always_inline)) void descent_set_fp_state(unsigned state) { (void)state; }
+static inline __attribute__((always_inline)) unsigned descent_fp_state_flushing_denormals(unsigned state) { return state; }
+#endif
 #endif

@@ -455,7 +455,8 @@ open class Optimizer {
             grads = pairs.map { $0.0 }
             variables = pairs.map { $0.1 }
         }
-        try distributedApply(grads, variables, coefficients)
+        // Updates run with denormals flushed to zero, as TensorFlow's CPU kernels do (see DenormalFlushing).
+        try DenormalFlushing.run { try distributedApply(grads, variables, coefficients) }
         try iterations.assignAdd(Tensor(Int64(1)))
         return iterationCount
     }
