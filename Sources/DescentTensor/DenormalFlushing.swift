@@ -10,6 +10,12 @@ import CDescentMath
 /// flushing it becomes 0. Descent's update kernels flush the same way, for parity and for speed; the
 /// mode is set for the kernel's duration only, on the thread that runs it, and restored after.
 public enum DenormalFlushing {
+    /// Whether denormals are flushed on the current thread now.
+    public static var isActive: Bool {
+        let state = descent_fp_state()
+        return state != 0 && descent_fp_state_flushing_denormals(state) == state
+    }
+
     /// Runs `body` with denormals flushed to zero on the current thread, then restores the previous mode.
     @inlinable
     public static func run<R>(_ body: () throws -> R) rethrows -> R {

@@ -59,12 +59,32 @@ struct CLI {
         ["train", "--learning-rate", "-1"],
         ["train", "--bogus"],
         ["compare", "--epochs", "zero"],
+        ["bench", "matmul", "--m", "0"],
+        ["bench", "optimizer", "--tensors", "0"],
     ])
     func badOptionsExitWithStatus2(_ arguments: [String]) throws {
         let result = try CLI.run(arguments)
         #expect(result.status == 2)
         #expect(result.stderr.hasPrefix("error: "), "\(result.stderr)")
         #expect(result.stdout.isEmpty)
+    }
+
+    /// The benchmarks run in a debug build too (tiny sizes) and print the JSON fields BENCHMARKS.md reads.
+    @Test func benchmarksPrintJSON() throws {
+        let runs: [([String], [String])] = [
+            (["bench", "matmul", "--m", "8", "--k", "4", "--n", "16", "--transpose-b", "--iterations", "3", "--json"],
+             ["us_per_product", "gflop_per_s", "threads"]),
+            (["bench", "optimizer", "--optimizer", "adam", "--params", "1000", "--tensors", "10", "--steps", "2", "--json"],
+             ["ms_per_step", "mparams_per_s", "gb_per_s", "threads"]),
+        ]
+        for (arguments, keys) in runs {
+            let result = try CLI.run(arguments)
+            #expect(result.status == 0, "\(result.stderr)")
+            let line = try #require(result.stdout.split(separator: "\n").last)
+            let json = try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+            #expect(json["bench"] as? String == arguments[1])
+            for key in keys { #expect((json[key] as? NSNumber)?.doubleValue ?? -1 > 0, "\(key) in \(line)") }
+        }
     }
 
     @Test func optimizerFromAFile() throws {

@@ -356,6 +356,23 @@ private func floats(_ v: Variable) throws -> [Float] { try v.untrackedValue.scal
         #expect(error?.description.contains("resourceApplyDense") == true)
     }
 
+    /// Updates run with denormals flushed (TensorFlow's kernels do), a custom rule too; the caller's mode
+    /// is restored after.
+    @Test func updatesRunWithDenormalsFlushed() throws {
+        final class Probe: Optimizer {
+            nonisolated(unsafe) var flushed: [Bool] = []
+            override func resourceApplyDense(_ g: Tensor, _ v: Variable, _ c: Coefficients) throws {
+                flushed.append(DenormalFlushing.isActive)
+            }
+        }
+        let opt = try Probe(name: "Probe")
+        let v = Variable(Tensor(Float(1)), name: "v")
+        #expect(!DenormalFlushing.isActive)
+        try opt.applyGradients([(Tensor(Float(1)), v)])
+        #expect(opt.flushed == [true])
+        #expect(!DenormalFlushing.isActive)
+    }
+
     @Test func aDenseKernelWithTooManySlotsIsAThrownError() throws {
         final class FiveSlots: Optimizer {
             static let names = ["a", "b", "c", "d", "e"]
