@@ -195,15 +195,24 @@ public enum Losses {
         }
         let rows = classes == 0 ? 0 : logits.scalarCount / classes
         let outShape = Array(logits.shape.dropLast())
-        let losses: Tensor
+        let tracked = logits.tapeNode != 0
+        let (losses, backprop): (Tensor, Tensor?)
         switch logits.dtype {
-        case .float32: losses = try xentLosses(Float.self, logits, rows, classes, dense: labels, sparse: nil, outShape)
-        case .float64: losses = try xentLosses(Double.self, logits, rows, classes, dense: labels, sparse: nil, outShape)
+        case .float32:
+            (losses, backprop) = try xentLosses(Float.self, logits, rows, classes, dense: labels, sparse: nil, outShape,
+                                                backprop: tracked)
+        case .float64:
+            (losses, backprop) = try xentLosses(Double.self, logits, rows, classes, dense: labels, sparse: nil, outShape,
+                                                backprop: tracked)
         case .int64: preconditionFailure("checked above")
         }
         return Autodiff.recordBinary(op, logits, labels, losses, backward: { g in
             let upstream = try g.expandingDims(at: -1)
-            return [.dense(try upstream * (logits.softmax(axis: -1) - labels)),
+            // The kernel's backprop is a constant: under an outer tape (a second derivative) the
+            // gradient is recomputed from the logits, differentiably.
+            let softmaxMinusLabels = try Autodiff.isRecording ? logits.softmax(axis: -1) - labels
+                                                             : backprop ?? logits.softmax(axis: -1) - labels
+            return [.dense(try upstream * softmaxMinusLabels),
                     .dense(try upstream * -logits.logSoftmax(axis: -1))]
         })
     }
@@ -238,46 +247,71 @@ public enum Losses {
             indices.append(k)
         }
         let outShape = labels.shape
-        let losses: Tensor
+        let tracked = logits.tapeNode != 0
+        let (losses, backprop): (Tensor, Tensor?)
         switch logits.dtype {
         case .float32:
-            losses = try xentLosses(Float.self, logits, indices.count, classes, dense: nil, sparse: indices, outShape)
+            (losses, backprop) = try xentLosses(Float.self, logits, indices.count, classes, dense: nil, sparse: indices,
+                                                outShape, backprop: tracked)
         case .float64:
-            losses = try xentLosses(Double.self, logits, indices.count, classes, dense: nil, sparse: indices, outShape)
+            (losses, backprop) = try xentLosses(Double.self, logits, indices.count, classes, dense: nil, sparse: indices,
+                                                outShape, backprop: tracked)
         case .int64: preconditionFailure("checked above")
         }
-        let labelValues = indices.map(Int64.init)
+        let labelIndices = indices
         return Autodiff.recordUnary(op, logits, losses, backward: { g in
-            let onehot = try Tensor.oneHot(Tensor(shape: outShape, scalars: labelValues),
-                                           depth: classes, dtype: logits.dtype)
-            return [.dense(try g.expandingDims(at: -1) * (logits.softmax(axis: -1) - onehot))]
+            let softmaxMinusOnehot: Tensor
+            // The kernel's backprop is a constant: under an outer tape (a second derivative) the
+            // gradient is recomputed from the logits, differentiably.
+            if let backprop, !Autodiff.isRecording { softmaxMinusOnehot = backprop } else {
+                let onehot = try Tensor.oneHot(Tensor(shape: outShape, scalars: labelIndices.map(Int64.init)),
+                                               depth: classes, dtype: logits.dtype)
+                softmaxMinusOnehot = try logits.softmax(axis: -1) - onehot
+            }
+            return [.dense(try g.expandingDims(at: -1) * softmaxMinusOnehot)]
         })
     }
 
     /// The per-row losses of TensorFlow's softmax crossentropy kernels (no recording): for each row,
     /// `m = max x`, `lse = log Σ exp(x - m)`, then `Σ_c y_c · (lse - (x_c - m))` (dense labels) or
-    /// `lse - (x_label - m)` (sparse labels).
+    /// `lse - (x_label - m)` (sparse labels). With `backprop`, also the kernels' second output, the
+    /// gradient of the loss with respect to the logits, from the same pass and with TensorFlow's
+    /// arithmetic: `exp(x - m) / Σ exp(x - m) − y` (`y` one-hot for sparse labels).
     private static func xentLosses<T: FloatingElement>(
-        _: T.Type, _ logits: Tensor, _ rows: Int, _ classes: Int, dense: Tensor?, sparse: [Int]?, _ shape: [Int]
-    ) throws -> Tensor {
+        _: T.Type, _ logits: Tensor, _ rows: Int, _ classes: Int, dense: Tensor?, sparse: [Int]?, _ shape: [Int],
+        backprop withBackprop: Bool
+    ) throws -> (Tensor, Tensor?) {
         let x = try logits.scalars(as: T.self)
         let y = try dense?.scalars(as: T.self)
         var out = [T](repeating: 0, count: rows)
+        var backprop = [T](repeating: 0, count: withBackprop ? rows * classes : 0)
         for r in 0..<rows {
-            let row = x[(r * classes)..<((r + 1) * classes)]
+            let base = r * classes
             var m = -T.infinity
-            for v in row where v > m { m = v }
+            for c in 0..<classes where x[base + c] > m { m = x[base + c] }
             var sumExp: T = 0
-            for v in row { sumExp += T.exp(v - m) }
+            for c in 0..<classes {
+                let e = T.exp(x[base + c] - m)
+                if withBackprop { backprop[base + c] = e }
+                sumExp += e
+            }
             let lse = T.log(sumExp)
             if let sparse {
-                out[r] = lse - (x[r * classes + sparse[r]] - m)
+                out[r] = lse - (x[base + sparse[r]] - m)
+                if withBackprop {
+                    for c in 0..<classes { backprop[base + c] = backprop[base + c] / sumExp }
+                    backprop[base + sparse[r]] -= 1
+                }
             } else if let y {
                 var loss: T = 0
-                for c in 0..<classes { loss += y[r * classes + c] * (lse - (x[r * classes + c] - m)) }
+                for c in 0..<classes { loss += y[base + c] * (lse - (x[base + c] - m)) }
                 out[r] = loss
+                if withBackprop {
+                    for c in 0..<classes { backprop[base + c] = backprop[base + c] / sumExp - y[base + c] }
+                }
             }
         }
-        return try Tensor(shape: shape, scalars: out)
+        return (try Tensor(shape: shape, scalars: out),
+                withBackprop ? try Tensor(shape: logits.shape, scalars: backprop) : nil)
     }
 }
