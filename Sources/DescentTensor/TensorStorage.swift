@@ -13,7 +13,7 @@ public final class TensorStorage: @unchecked Sendable {
     /// Allocates `byteCount` uninitialised bytes, 64-byte aligned.
     @usableFromInline init(byteCount: Int) {
         self.byteCount = byteCount
-        self.base = UnsafeMutableRawPointer.allocate(byteCount: max(byteCount, 64), alignment: 64)
+        self.base = BufferCache.allocate(byteCount)
     }
 
     /// Allocates a zero-filled buffer.
@@ -29,5 +29,5 @@ public final class TensorStorage: @unchecked Sendable {
         return other
     }
 
-    deinit { base.deallocate() }
+    deinit { BufferCache.deallocate(base, bytes: byteCount) }
 }
