@@ -53,24 +53,49 @@ enum BufferCache {
         return ((k - 6) * 4 + (q - 5), q * step)
     }
 
+    /// Buffers from this size up are aligned to 2 MiB and asked to be backed by transparent huge pages.
+    static let hugePageThreshold = 2 << 20
+    private static let hugePageBytes = 2 << 20
+    private static let hugePagesEnabled: Bool = {
+        guard let value = getenv("DESCENT_HUGE_PAGES") else { return true }
+        return String(cString: value) != "0"
+    }()
+
     /// A 64-byte-aligned buffer of at least `bytes` bytes (uninitialised).
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
-        guard enabled, let (index, capacity) = sizeClass(bytes) else {
-            return UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
-        }
+        guard enabled, let (index, capacity) = sizeClass(bytes) else { return fresh(bytes) }
         let reused: UInt? = state.withLock { state in
             guard let address = state.stacks[index].popLast() else { return nil }
             state.cachedBytes -= capacity
             return address
         }
         if let reused, let pointer = UnsafeMutableRawPointer(bitPattern: reused) { return pointer }
-        return UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 64)
+        return fresh(capacity)
+    }
+
+    /// A new buffer from the system: huge-page backed from ``hugePageThreshold`` up.
+    private static func fresh(_ bytes: Int) -> UnsafeMutableRawPointer {
+        if bytes >= hugePageThreshold && hugePagesEnabled { return allocateHuge(bytes) }
+        return UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+    }
+
+    /// A large buffer aligned to 2 MiB, advised (`MADV_HUGEPAGE`) before its pages are first touched, so
+    /// that the kernel can back it with 2 MiB pages where transparent huge pages are in `madvise` mode:
+    /// a memory-bound update streams through it without a TLB miss every 4 KiB. Freed with `free`, as
+    /// every buffer here (Swift's aligned allocations are `free`d too).
+    private static func allocateHuge(_ bytes: Int) -> UnsafeMutableRawPointer {
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, hugePageBytes, bytes) == 0, let raw else {
+            return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
+        }
+        _ = madvise(raw, bytes, MADV_HUGEPAGE)
+        return raw
     }
 
     /// Returns a buffer that ``allocate(_:)`` gave out for `bytes` bytes.
     static func deallocate(_ pointer: UnsafeMutableRawPointer, bytes: Int) {
         guard enabled, let (index, capacity) = sizeClass(bytes) else {
-            pointer.deallocate()
+            free(pointer)
             return
         }
         let kept = state.withLock { state in
@@ -80,6 +105,6 @@ enum BufferCache {
             state.cachedBytes += capacity
             return true
         }
-        if !kept { pointer.deallocate() }
+        if !kept { free(pointer) }
     }
 }
