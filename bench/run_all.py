@@ -170,8 +170,10 @@ def aggregate(results):
     with `worst` (the slowest round's ms per step, or lowest GB/s) and `rounds` added."""
     groups = {}
     for tag, r in results:
-        if r.get("bench") == "meta" or tag.startswith("h2h-"):
+        if r.get("bench") == "meta":
             continue
+        # A head-to-head run measures the same workload again: it counts as one more round.
+        tag = {"h2h-bandwidth": "descent-bandwidth"}.get(tag, tag[4:] if tag.startswith("h2h-") else tag)
         key = (tag,) + tuple(sorted((k, json.dumps(v)) for k, v in r.items() if k not in METRICS))
         groups.setdefault(key, (tag, []))[1].append(r)
     out = []
@@ -206,7 +208,9 @@ def report(run, info, versions, args, started, seconds):
     w(f"Each framework's benchmarks ran in {args.rounds} rounds (Descent, then each peer, then again), so that "
       "a slow spell of this shared VM does not fall on one framework only. Within a round a time is the best of 3 "
       "repeats of a run of steps after warm-up steps; the tables give the best round (ms per step) and how much "
-      "slower the slowest round was (\"slowest\"). All frameworks use both cores. A speed-up is the peer's time "
+      "slower the slowest round was (\"slowest\"). The head-to-head pairs below re-run Descent's and PyTorch's "
+      "dense-update and large-MLP benchmarks; each pair counts as one more round of those rows (best of "
+      f"{args.rounds} + {args.pairs} runs for both sides). All frameworks use both cores. A speed-up is the peer's time "
       "divided by Descent's (above 1: Descent is faster).\n")
 
     w("## Machine\n")
@@ -464,7 +468,7 @@ def main():
     ap.add_argument("--output", default=os.path.join(REPO, "BENCHMARKS.md"))
     ap.add_argument("--no-build", action="store_true", help="use the existing .build-release binary")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every benchmark (best round kept)")
-    ap.add_argument("--pairs", type=int, default=5,
+    ap.add_argument("--pairs", type=int, default=9,
                     help="interleaved Descent/PyTorch pairs for the targets' head-to-head ratios (0: none)")
     args = ap.parse_args()
     started = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M")
