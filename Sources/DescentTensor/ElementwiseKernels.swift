@@ -24,26 +24,25 @@ public func storeVector<T: FloatingElement>(_ v: T.Vector, _ p: UnsafeMutablePoi
 
 // MARK: - Unary
 
-/// `dst[i] = sop(src[i])`, vectorised with `vop`, parallel for large `count`.
-@inlinable @inline(__always)
-func mapKernel<T: FloatingElement>(
-    _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ count: Int, cost: KernelCost,
-    _ vop: (T.Vector) -> T.Vector, _ sop: (T) -> T
+/// `dst[i] = op(src[i])`, vectorised, parallel for large `count`. Generic over the operation's type (not
+/// a closure), so that each (element, operation) pair is specialized with the operation inlined.
+@inlinable
+func mapKernel<T: FloatingElement, Op: UnaryVectorOp>(
+    _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ count: Int, cost: KernelCost, _: Op.Type
 ) {
     let width = T.Vector.scalarCount
     @inline(__always) func run(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ range: Range<Int>) {
         var i = range.lowerBound
         let end = range.upperBound
         while i + width <= end {
-            storeVector(vop(loadVector(src + i)), dst + i)
+            storeVector(Op.vector(T.self, loadVector(src + i)), dst + i)
             i += width
         }
         while i < end {
-            dst[i] = sop(src[i])
+            dst[i] = Op.scalar(src[i])
             i += 1
         }
     }
-    // Small tensors run here, where `vop` is inlined (inside the parallel closure it is an indirect call).
     if count < 2 * cost.grain || ThreadPool.threadCount <= 1 {
         run(src, dst, 0..<count)
         return
@@ -76,26 +75,15 @@ extension Tensor {
         let out = Tensor(uninitializedShape: shape, dtype: dtype)
         func run<T: FloatingElement>(_: T.Type) {
             let src = _pointer(T.self), dst = out._mutablePointer(T.self), n = scalarCount
-            let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1)
             switch op {
-            case .neg: mapKernel(src, dst, n, cost: .cheap, { -$0 }, { -$0 })
-            case .abs:
-                // `0 - x` where `x <= 0`, so -0 becomes +0 as in the scalar `Swift.abs`.
-                mapKernel(src, dst, n, cost: .cheap, { T.vectorSelectLessEqual($0, zero, zero - $0, $0) },
-                          { Swift.abs($0) })
-            case .sign:
-                mapKernel(src, dst, n, cost: .cheap, { v in
-                    let s = T.vectorSelectLess(v, zero, zero - one, T.vectorSelectLess(zero, v, one, zero))
-                    return T.vectorSelectEqual(v, v, s, v)
-                }, { $0 > 0 ? 1 : ($0 < 0 ? -1 : ($0.isNaN ? $0 : 0)) })
-            case .sqrt: mapKernel(src, dst, n, cost: .cheap, T.vectorSquareRoot, T.scalarSquareRoot)
-            case .rsqrt:
-                mapKernel(src, dst, n, cost: .cheap, { one / T.vectorSquareRoot($0) }, { 1 / T.scalarSquareRoot($0) })
-            case .square: mapKernel(src, dst, n, cost: .cheap, { $0 * $0 }, { $0 * $0 })
-            case .reciprocal: mapKernel(src, dst, n, cost: .cheap, { one / $0 }, { 1 / $0 })
-            case .relu:
-                // NaN propagates, as in TensorFlow.
-                mapKernel(src, dst, n, cost: .cheap, { T.vectorSelectLess($0, zero, zero, $0) }, { $0 < 0 ? 0 : $0 })
+            case .neg: mapKernel(src, dst, n, cost: .cheap, NegateOp.self)
+            case .abs: mapKernel(src, dst, n, cost: .cheap, AbsOp.self)
+            case .sign: mapKernel(src, dst, n, cost: .cheap, SignOp.self)
+            case .sqrt: mapKernel(src, dst, n, cost: .cheap, SqrtOp.self)
+            case .rsqrt: mapKernel(src, dst, n, cost: .cheap, RsqrtOp.self)
+            case .square: mapKernel(src, dst, n, cost: .cheap, SquareOp.self)
+            case .reciprocal: mapKernel(src, dst, n, cost: .cheap, ReciprocalOp.self)
+            case .relu: mapKernel(src, dst, n, cost: .cheap, ReluOp.self)
             case .exp: mapScalarKernel(src, dst, n, cost: .transcendental) { T.exp($0) }
             case .log: mapScalarKernel(src, dst, n, cost: .transcendental) { T.log($0) }
             case .log1p: mapScalarKernel(src, dst, n, cost: .transcendental) { T.log(onePlus: $0) }
@@ -233,10 +221,12 @@ struct BroadcastPlan {
 
 /// One inner run of a binary kernel: `out[i] = op(a[i*sa], b[i*sb])` with `sa, sb ∈ {0, 1}`.
 @inlinable @inline(__always)
-func binaryRun<T: FloatingElement>(
+func binaryRun<T: FloatingElement, Op: BinaryVectorOp>(
     _ a: UnsafePointer<T>, _ aStep: Int, _ b: UnsafePointer<T>, _ bStep: Int, _ out: UnsafeMutablePointer<T>,
-    _ count: Int, _ vop: (T.Vector, T.Vector) -> T.Vector, _ sop: (T, T) -> T
+    _ count: Int, _: Op.Type
 ) {
+    @inline(__always) func vop(_ x: T.Vector, _ y: T.Vector) -> T.Vector { Op.vector(T.self, x, y) }
+    @inline(__always) func sop(_ x: T, _ y: T) -> T { Op.scalar(x, y) }
     let width = T.Vector.scalarCount
     var i = 0
     switch (aStep, bStep) {
@@ -266,10 +256,11 @@ func binaryRun<T: FloatingElement>(
     }
 }
 
-@inlinable @inline(__always)
-func binaryKernel<T: FloatingElement>(
-    _: T.Type, _ a: Tensor, _ b: Tensor, _ out: inout Tensor, cost: KernelCost,
-    _ vop: (T.Vector, T.Vector) -> T.Vector, _ sop: (T, T) -> T
+/// `out = op(a, b)` with broadcasting. Generic over the operation's type (not a closure), so that each
+/// (element, operation) pair is specialized with the operation inlined into its loops.
+@inlinable
+func binaryKernel<T: FloatingElement, Op: BinaryVectorOp>(
+    _: T.Type, _ a: Tensor, _ b: Tensor, _ out: inout Tensor, cost: KernelCost, _ op: Op.Type
 ) {
     let pa = UncheckedSendable(a._pointer(T.self)), pb = UncheckedSendable(b._pointer(T.self))
     let po = UncheckedSendable(out._mutablePointer(T.self))
@@ -280,12 +271,12 @@ func binaryKernel<T: FloatingElement>(
         let aStep = a.scalarCount == n ? 1 : 0, bStep = b.scalarCount == n ? 1 : 0
         // Small tensors run here, where `vop` is inlined (inside the parallel closure it is an indirect call).
         if n < 2 * cost.grain || ThreadPool.threadCount <= 1 {
-            binaryRun(pa.value, aStep, pb.value, bStep, po.value, n, vop, sop)
+            binaryRun(pa.value, aStep, pb.value, bStep, po.value, n, op)
             return
         }
         ThreadPool.parallelFor(n, grain: cost.grain) { r in
             let lo = r.lowerBound
-            binaryRun(pa.value + lo * aStep, aStep, pb.value + lo * bStep, bStep, po.value + lo, r.count, vop, sop)
+            binaryRun(pa.value + lo * aStep, aStep, pb.value + lo * bStep, bStep, po.value + lo, r.count, op)
         }
         return
     }
@@ -297,20 +288,20 @@ func binaryKernel<T: FloatingElement>(
         let aStep = na == n ? width : 0, bStep = nb == n ? width : 0
         if n < 2 * cost.grain || ThreadPool.threadCount <= 1 {
             for r in 0..<(n / width) {
-                binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, vop, sop)
+                binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, op)
             }
             return
         }
         ThreadPool.parallelFor(n / width, grain: max(1, cost.grain / width), alignment: 1) { rows in
             for r in rows {
-                binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, vop, sop)
+                binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, op)
             }
         }
         return
     }
     let plan = BroadcastPlan(outShape: out.shape, aShape: a.shape, bShape: b.shape)
     plan.forEachRun { ao, bo, oo in
-        binaryRun(pa.value + ao, plan.aInnerStep, pb.value + bo, plan.bInnerStep, po.value + oo, plan.inner, vop, sop)
+        binaryRun(pa.value + ao, plan.aInnerStep, pb.value + bo, plan.bInnerStep, po.value + oo, plan.inner, op)
     }
 }
 
@@ -335,45 +326,21 @@ extension Tensor {
         let outShape = try broadcastShape(shape, other.shape, operation: opName)
         var out = Tensor(uninitializedShape: outShape, dtype: dtype)
         func run<T: FloatingElement>(_: T.Type) {
-            let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1)
             switch op {
-            case .add: binaryKernel(T.self, self, other, &out, cost: .cheap, { $0 + $1 }, { $0 + $1 })
-            case .subtract: binaryKernel(T.self, self, other, &out, cost: .cheap, { $0 - $1 }, { $0 - $1 })
-            case .multiply: binaryKernel(T.self, self, other, &out, cost: .cheap, { $0 * $1 }, { $0 * $1 })
-            case .divide: binaryKernel(T.self, self, other, &out, cost: .cheap, { $0 / $1 }, { $0 / $1 })
-            case .pow:
-                binaryKernel(T.self, self, other, &out, cost: .transcendental, { x, y in
-                    var r = x
-                    for i in 0..<T.Vector.scalarCount { r[i] = T.power(x[i], y[i]) }
-                    return r
-                }, { T.power($0, $1) })
-            case .maximum:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in T.vectorSelectLess(x, y, y, x) },
-                             { $0 < $1 ? $1 : $0 })
-            case .reluGradient:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { g, x in T.vectorSelectLess(zero, x, g, zero) },
-                             { g, x in 0 < x ? g : 0 })
-            case .minimum:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { x, y in T.vectorSelectLess(y, x, y, x) },
-                             { $1 < $0 ? $1 : $0 })
-            case .equal:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectEqual($0, $1, one, zero) },
-                             { $0 == $1 ? 1 : 0 })
-            case .notEqual:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectEqual($0, $1, zero, one) },
-                             { $0 != $1 ? 1 : 0 })
-            case .less:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLess($0, $1, one, zero) },
-                             { $0 < $1 ? 1 : 0 })
-            case .lessEqual:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLessEqual($0, $1, one, zero) },
-                             { $0 <= $1 ? 1 : 0 })
-            case .greater:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLess($1, $0, one, zero) },
-                             { $0 > $1 ? 1 : 0 })
-            case .greaterEqual:
-                binaryKernel(T.self, self, other, &out, cost: .cheap, { T.vectorSelectLessEqual($1, $0, one, zero) },
-                             { $0 >= $1 ? 1 : 0 })
+            case .add: binaryKernel(T.self, self, other, &out, cost: .cheap, AddOp.self)
+            case .subtract: binaryKernel(T.self, self, other, &out, cost: .cheap, SubtractOp.self)
+            case .multiply: binaryKernel(T.self, self, other, &out, cost: .cheap, MultiplyOp.self)
+            case .divide: binaryKernel(T.self, self, other, &out, cost: .cheap, DivideOp.self)
+            case .pow: binaryKernel(T.self, self, other, &out, cost: .transcendental, PowOp.self)
+            case .maximum: binaryKernel(T.self, self, other, &out, cost: .cheap, MaximumOp.self)
+            case .reluGradient: binaryKernel(T.self, self, other, &out, cost: .cheap, ReluGradientOp.self)
+            case .minimum: binaryKernel(T.self, self, other, &out, cost: .cheap, MinimumOp.self)
+            case .equal: binaryKernel(T.self, self, other, &out, cost: .cheap, EqualOp.self)
+            case .notEqual: binaryKernel(T.self, self, other, &out, cost: .cheap, NotEqualOp.self)
+            case .less: binaryKernel(T.self, self, other, &out, cost: .cheap, LessOp.self)
+            case .lessEqual: binaryKernel(T.self, self, other, &out, cost: .cheap, LessEqualOp.self)
+            case .greater: binaryKernel(T.self, self, other, &out, cost: .cheap, GreaterOp.self)
+            case .greaterEqual: binaryKernel(T.self, self, other, &out, cost: .cheap, GreaterEqualOp.self)
             }
         }
         switch dtype {
@@ -407,4 +374,165 @@ extension Tensor {
         case .int64: return Tensor(Int64(fromDouble: value))
         }
     }
+}
+
+// MARK: - Binary operations as types
+
+/// A binary element-wise operation: its vector form (one SIMD vector of each operand) and its scalar form
+/// (tails and single elements). Both give the same result per element.
+@usableFromInline protocol BinaryVectorOp {
+    static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector
+    static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T
+}
+@usableFromInline enum AddOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector { a + b }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a + b }
+}
+@usableFromInline enum SubtractOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector { a - b }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a - b }
+}
+@usableFromInline enum MultiplyOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector { a * b }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a * b }
+}
+@usableFromInline enum DivideOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector { a / b }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a / b }
+}
+/// C `pow` per lane (no vector form).
+@usableFromInline enum PowOp: BinaryVectorOp {
+    @inlinable static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        var r = a
+        for i in 0..<T.Vector.scalarCount { r[i] = T.power(a[i], b[i]) }
+        return r
+    }
+    @inlinable static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { T.power(a, b) }
+}
+/// `a < b ? b : a`.
+@usableFromInline enum MaximumOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        T.vectorSelectLess(a, b, b, a)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a < b ? b : a }
+}
+/// `b < a ? b : a`.
+@usableFromInline enum MinimumOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        T.vectorSelectLess(b, a, b, a)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { b < a ? b : a }
+}
+/// ReLU's gradient: the upstream gradient (first operand) where the input (second) is `> 0`, else 0.
+@usableFromInline enum ReluGradientOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ g: T.Vector, _ x: T.Vector) -> T.Vector {
+        let zero = T.Vector(repeating: 0)
+        return T.vectorSelectLess(zero, x, g, zero)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ g: T, _ x: T) -> T { 0 < x ? g : 0 }
+}
+/// Comparisons: 1 where the relation holds, else 0.
+@usableFromInline enum EqualOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        let one = T.Vector(repeating: 1), zero = T.Vector(repeating: 0)
+        return T.vectorSelectEqual(a, b, one, zero)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a == b ? 1 : 0 }
+}
+@usableFromInline enum NotEqualOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        let one = T.Vector(repeating: 1), zero = T.Vector(repeating: 0)
+        return T.vectorSelectEqual(a, b, zero, one)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a != b ? 1 : 0 }
+}
+@usableFromInline enum LessOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        let one = T.Vector(repeating: 1), zero = T.Vector(repeating: 0)
+        return T.vectorSelectLess(a, b, one, zero)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a < b ? 1 : 0 }
+}
+@usableFromInline enum LessEqualOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        let one = T.Vector(repeating: 1), zero = T.Vector(repeating: 0)
+        return T.vectorSelectLessEqual(a, b, one, zero)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a <= b ? 1 : 0 }
+}
+@usableFromInline enum GreaterOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        let one = T.Vector(repeating: 1), zero = T.Vector(repeating: 0)
+        return T.vectorSelectLess(b, a, one, zero)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a > b ? 1 : 0 }
+}
+@usableFromInline enum GreaterEqualOp: BinaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ a: T.Vector, _ b: T.Vector) -> T.Vector {
+        let one = T.Vector(repeating: 1), zero = T.Vector(repeating: 0)
+        return T.vectorSelectLessEqual(b, a, one, zero)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ a: T, _ b: T) -> T { a >= b ? 1 : 0 }
+}
+
+// MARK: - Unary operations as types
+
+/// A unary element-wise operation: its vector form and its scalar form, equal per element.
+@usableFromInline protocol UnaryVectorOp {
+    static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector
+    static func scalar<T: FloatingElement>(_ x: T) -> T
+}
+
+@usableFromInline enum NegateOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector { -x }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { -x }
+}
+/// `0 - x` where `x <= 0`, so -0 becomes +0 as in the scalar `Swift.abs`.
+@usableFromInline enum AbsOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector {
+        let zero = T.Vector(repeating: 0)
+        return T.vectorSelectLessEqual(x, zero, zero - x, x)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { Swift.abs(x) }
+}
+/// -1, 0 or 1; NaN stays NaN.
+@usableFromInline enum SignOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector {
+        let zero = T.Vector(repeating: 0), one = T.Vector(repeating: 1)
+        let s = T.vectorSelectLess(x, zero, zero - one, T.vectorSelectLess(zero, x, one, zero))
+        return T.vectorSelectEqual(x, x, s, x)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T {
+        x > 0 ? 1 : (x < 0 ? -1 : (x.isNaN ? x : 0))
+    }
+}
+@usableFromInline enum SqrtOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector {
+        T.vectorSquareRoot(x)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { T.scalarSquareRoot(x) }
+}
+@usableFromInline enum RsqrtOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector {
+        T.Vector(repeating: 1) / T.vectorSquareRoot(x)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { 1 / T.scalarSquareRoot(x) }
+}
+@usableFromInline enum SquareOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector { x * x }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { x * x }
+}
+@usableFromInline enum ReciprocalOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector {
+        T.Vector(repeating: 1) / x
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { 1 / x }
+}
+/// `x < 0 ? 0 : x`: NaN propagates, as in TensorFlow.
+@usableFromInline enum ReluOp: UnaryVectorOp {
+    @inlinable @inline(__always) static func vector<T: FloatingElement>(_: T.Type, _ x: T.Vector) -> T.Vector {
+        let zero = T.Vector(repeating: 0)
+        return T.vectorSelectLess(x, zero, zero, x)
+    }
+    @inlinable @inline(__always) static func scalar<T: FloatingElement>(_ x: T) -> T { x < 0 ? 0 : x }
 }
