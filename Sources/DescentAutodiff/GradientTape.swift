@@ -75,7 +75,7 @@ public final class GradientTape: Sendable {
     /// gradients with respect to it can be requested.
     public func watch(_ tensor: Tensor) -> Tensor {
         let t = tensor.tapeNode == 0 ? tensor.tagged(Autodiff.newNodeID()) : tensor
-        _ = recorder.state.withLock { $0.tracked.insert(t.tapeNode) }
+        recorder.state.withLock { _ = $0.watched.insert(t.tapeNode) }
         return t
     }
 
@@ -154,7 +154,7 @@ public final class GradientTape: Sendable {
             if s.used { throw AutodiffError.tapeAlreadyUsed }
             let ops = s.operations
             // Only sources this tape watches (or recorded) can receive a gradient, as in TensorFlow.
-            let watched = sourceIDs.map { s.tracked.contains($0) ? $0 : 0 }
+            let watched = sourceIDs.map { s.tracks($0) ? $0 : 0 }
             if !persistent {
                 s.used = true
                 s.operations = []
@@ -172,44 +172,120 @@ public final class GradientTape: Sendable {
 
     /// Reverse-mode accumulation over the recorded operations, newest first, restricted to operations
     /// that lie on a path from a source to the target.
+    ///
+    /// Nodes are found by position, not by hashing: recorded outputs are ascending node ids (binary
+    /// search gives an operation's index), and the few sources get a slot each.
     private func backpropagate(
         _ operations: [RecordedOperation], target: Tensor, sourceIDs: [Int], seed: Tensor?
     ) throws -> [Gradient?] {
         let targetID = target.tapeNode
         guard targetID != 0 else { return sourceIDs.map { _ in nil } }
-        let sources = Set(sourceIDs.filter { $0 != 0 })
-        // Forward pass: which nodes depend on a source.
-        var reachable = sources
-        var relevant = [Bool](repeating: false, count: operations.count)
-        for (i, op) in operations.enumerated() where op.inputs.contains(where: reachable.contains) {
-            relevant[i] = true
-            reachable.insert(op.output)
+        let index = NodeIndex(operations)
+        var sourceSlot: [Int: Int] = [:]
+        for id in sourceIDs where id != 0 && sourceSlot[id] == nil { sourceSlot[id] = sourceSlot.count }
+        /// What an input node is: the output of operation `op`, a source (not an operation's output), or
+        /// neither (`nil`: no gradient flows to it).
+        enum Node { case op(Int), source(Int) }
+        func node(_ id: Int) -> Node? {
+            if id == 0 { return nil }
+            if let i = index.position(of: id) { return .op(i) }
+            return sourceSlot[id].map(Node.source)
         }
-        var grads: [Int: Gradient] = [:]
-        if sources.contains(targetID) || reachable.contains(targetID) {
-            let seedGradient = try seed?.untracked ?? Tensor.ones(shape: target.shape, dtype: target.dtype)
-            grads[targetID] = .dense(seedGradient)
-        }
-        for (i, op) in operations.enumerated().reversed() where relevant[i] {
-            guard let upstream = sources.contains(op.output) ? grads[op.output] : grads.removeValue(forKey: op.output)
-            else { continue }
-            let inputGradients = try op.backward(upstream.denseValue)
-            for (input, g) in zip(op.inputs, inputGradients) where input != 0 && reachable.contains(input) {
-                guard let g else { continue }
-                if let existing = grads[input] { grads[input] = try existing + g } else { grads[input] = g }
+        // Forward pass: which operations depend on a source. An operation whose output is itself a source
+        // (a watched result) collects a gradient even when its inputs do not depend on one.
+        let count = operations.count
+        var relevant = [Bool](repeating: false, count: count)
+        var outputSlot = [Int?](repeating: nil, count: count)
+        var inputNodes: [[Node?]] = []
+        inputNodes.reserveCapacity(count)
+        for i in 0..<count {
+            let op = operations[i]
+            outputSlot[i] = sourceSlot[op.output]
+            let nodes = op.inputs.map(node)
+            inputNodes.append(nodes)
+            relevant[i] = nodes.contains { n in
+                switch n {
+                case .op(let j)?: return relevant[j] || outputSlot[j] != nil
+                case .source?: return true
+                case nil: return false
+                }
             }
         }
-        return sourceIDs.map { $0 == 0 ? nil : grads[$0] }
+        var opGradients = [Gradient?](repeating: nil, count: count)
+        var sourceGradients = [Gradient?](repeating: nil, count: sourceSlot.count)
+        let seedGradient = { () throws -> Gradient in .dense(try seed?.untracked ?? Tensor.ones(shape: target.shape, dtype: target.dtype)) }
+        switch node(targetID) {
+        case .op(let t)? where relevant[t] || outputSlot[t] != nil: opGradients[t] = try seedGradient()
+        case .source(let s)?: sourceGradients[s] = try seedGradient()
+        default: break
+        }
+        for i in stride(from: count - 1, through: 0, by: -1) {
+            guard let upstream = opGradients[i] else { continue }
+            opGradients[i] = nil
+            if let s = outputSlot[i] { sourceGradients[s] = upstream }
+            guard relevant[i] else { continue }
+            let inputGradients = try operations[i].backward(upstream.denseValue)
+            for (n, g) in zip(inputNodes[i], inputGradients) {
+                guard let g, let n else { continue }
+                switch n {
+                case .op(let j) where relevant[j] || outputSlot[j] != nil:
+                    opGradients[j] = try opGradients[j].map { try $0 + g } ?? g
+                case .source(let s):
+                    sourceGradients[s] = try sourceGradients[s].map { try $0 + g } ?? g
+                default: break
+                }
+            }
+        }
+        return sourceIDs.map { id in sourceSlot[id].flatMap { sourceGradients[$0] } }
     }
 }
 
-/// The recording half of a tape: the operations and the set of tracked nodes, behind a mutex.
+/// The positions of recorded operations by output node id. Ids come from one increasing counter, so the
+/// outputs of a tape are ascending (binary search); if threads recorded out of order, a dictionary.
+struct NodeIndex {
+    private let outputs: [Int]
+    private let byID: [Int: Int]?
+
+    init(_ operations: [RecordedOperation]) {
+        outputs = operations.map(\.output)
+        var ascending = true
+        for i in outputs.indices.dropFirst() where outputs[i - 1] >= outputs[i] { ascending = false; break }
+        byID = ascending ? nil : Dictionary(outputs.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
+    }
+
+    /// The index of the operation whose output is `id`.
+    func position(of id: Int) -> Int? {
+        if let byID { return byID[id] }
+        var lo = 0, hi = outputs.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if outputs[mid] < id { lo = mid + 1 } else { hi = mid }
+        }
+        return lo < outputs.count && outputs[lo] == id ? lo : nil
+    }
+}
+
+/// The recording half of a tape: the operations and what the tape tracks, behind a mutex.
+///
+/// Tracked nodes are the outputs of recorded operations (ascending ids, looked up by binary search: no
+/// hashing per recorded operation) and watched nodes (variables and tensors, a set).
 final class TapeRecorder: OperationRecorder {
     struct State {
         var operations: [RecordedOperation] = []
-        var tracked: Set<Int> = []
+        /// Output node ids of `operations`, ascending.
+        var outputs: [Int] = []
+        var watched: Set<Int> = []
         var watchedVariables: [Variable] = []
         var used = false
+
+        func tracks(_ id: Int) -> Bool {
+            var lo = 0, hi = outputs.count
+            while lo < hi {
+                let mid = (lo + hi) / 2
+                if outputs[mid] < id { lo = mid + 1 } else { hi = mid }
+            }
+            return lo < outputs.count && outputs[lo] == id || watched.contains(id)
+        }
     }
     let state = Mutex(State())
     let watchAccessedVariables: Bool
@@ -218,18 +294,24 @@ final class TapeRecorder: OperationRecorder {
 
     func watch(_ variable: Variable) {
         state.withLock { s in
-            if s.tracked.insert(variable.id).inserted { s.watchedVariables.append(variable) }
+            if s.watched.insert(variable.id).inserted { s.watchedVariables.append(variable) }
         }
     }
 
     func tracks(_ id: Int) -> Bool {
-        state.withLock { $0.tracked.contains(id) }
+        state.withLock { $0.tracks(id) }
     }
 
     func record(_ operation: RecordedOperation) {
         state.withLock { s in
             s.operations.append(operation)
-            s.tracked.insert(operation.output)
+            // Ids are taken in increasing order; only threads racing on one tape can append out of order.
+            if let last = s.outputs.last, last > operation.output {
+                let at = s.outputs.firstIndex { $0 > operation.output } ?? s.outputs.count
+                s.outputs.insert(operation.output, at: at)
+            } else {
+                s.outputs.append(operation.output)
+            }
         }
     }
 
