@@ -183,34 +183,34 @@ public final class GradientTape: Sendable {
         let index = NodeIndex(operations)
         var sourceSlot: [Int: Int] = [:]
         for id in sourceIDs where id != 0 && sourceSlot[id] == nil { sourceSlot[id] = sourceSlot.count }
-        /// What an input node is: the output of operation `op`, a source (not an operation's output), or
-        /// neither (`nil`: no gradient flows to it).
-        enum Node { case op(Int), source(Int) }
-        func node(_ id: Int) -> Node? {
+        func node(_ id: Int) -> BackpropNode? {
             if id == 0 { return nil }
             if let i = index.position(of: id) { return .op(i) }
-            return sourceSlot[id].map(Node.source)
+            return sourceSlot[id].map { BackpropNode.source($0) }
         }
         // Forward pass: which operations depend on a source. An operation whose output is itself a source
         // (a watched result) collects a gradient even when its inputs do not depend on one.
         let count = operations.count
         var relevant = [Bool](repeating: false, count: count)
         var outputSlot = [Int?](repeating: nil, count: count)
-        var inputNodes: [[Node?]] = []
-        inputNodes.reserveCapacity(count)
+        // The input nodes of every operation, flattened: those of operation i start at inputStart[i].
+        var inputNodes: [BackpropNode?] = []
+        var inputStart = [Int](repeating: 0, count: count + 1)
         for i in 0..<count {
             let op = operations[i]
             outputSlot[i] = sourceSlot[op.output]
-            let nodes = op.inputs.map(node)
-            inputNodes.append(nodes)
-            relevant[i] = nodes.contains { n in
+            inputStart[i] = inputNodes.count
+            for id in op.inputs {
+                let n = node(id)
+                inputNodes.append(n)
                 switch n {
-                case .op(let j)?: return relevant[j] || outputSlot[j] != nil
-                case .source?: return true
-                case nil: return false
+                case .op(let j)?: if relevant[j] || outputSlot[j] != nil { relevant[i] = true }
+                case .source?: relevant[i] = true
+                case nil: break
                 }
             }
         }
+        inputStart[count] = inputNodes.count
         var opGradients = [Gradient?](repeating: nil, count: count)
         var sourceGradients = [Gradient?](repeating: nil, count: sourceSlot.count)
         let seedGradient = { () throws -> Gradient in .dense(try seed?.untracked ?? Tensor.ones(shape: target.shape, dtype: target.dtype)) }
@@ -225,7 +225,7 @@ public final class GradientTape: Sendable {
             if let s = outputSlot[i] { sourceGradients[s] = upstream }
             guard relevant[i] else { continue }
             let inputGradients = try operations[i].backward(upstream.denseValue)
-            for (n, g) in zip(inputNodes[i], inputGradients) {
+            for (n, g) in zip(inputNodes[inputStart[i]..<inputStart[i + 1]], inputGradients) {
                 guard let g, let n else { continue }
                 switch n {
                 case .op(let j) where relevant[j] || outputSlot[j] != nil:
@@ -239,6 +239,10 @@ public final class GradientTape: Sendable {
         return sourceIDs.map { id in sourceSlot[id].flatMap { sourceGradients[$0] } }
     }
 }
+
+/// What an input of a recorded operation is during backpropagation: the output of the operation at an
+/// index, or a source (by slot) that no recorded operation produced.
+enum BackpropNode { case op(Int), source(Int) }
 
 /// The positions of recorded operations by output node id. Ids come from one increasing counter, so the
 /// outputs of a tape are ascending (binary search); if threads recorded out of order, a dictionary.
