@@ -26,6 +26,61 @@ import Testing
         #expect(m[2] == (1 - Float(0.9)) * Float(0.9))               // m of row 1 decayed on a step that did not touch it
     }
 
+    /// The one-pass sparse Adam kernel does, per element, exactly Keras' three steps (decay every row,
+    /// scatter-add the scaled gradient rows, move every row): compared bit for bit with those steps written
+    /// out, on a table large enough to be split across threads, with repeated and unsorted indices.
+    @Test(arguments: [false, true])
+    func sparseAdamMatchesKerasStepsExactly(amsgrad: Bool) throws {
+        final class Capturing: Adam {
+            nonisolated(unsafe) var coefficients: Coefficients?
+            override func resourceApplySparse(_ values: Tensor, _ variable: Variable, _ indices: [Int],
+                                              _ c: Coefficients) throws {
+                coefficients = c
+                try super.resourceApplySparse(values, variable, indices, c)
+            }
+        }
+        let rows = 3001, width = 33
+        var generator = SeededGenerator(seed: 5)
+        let table = Variable(try Tensor.randomNormal(shape: [rows, width], using: &generator), name: "emb")
+        let opt = try Capturing(learningRate: 0.01, amsgrad: amsgrad)
+        func gradient(_ indices: [Int]) throws -> Gradient {
+            .sparse(try IndexedSlices(values: Tensor.randomNormal(shape: [indices.count, width], using: &generator),
+                                      indices: indices, denseShape: [rows, width]))
+        }
+        try opt.applyGradients([(try gradient([7, 3000, 7, 1500]), table)])
+        let indices = [2999, 0, 1234, 0, 64, 65, 1500, 2999, 12]
+        let step = try gradient(indices)
+        func floats(_ t: Tensor) throws -> [Float] { try t.scalars(as: Float.self) }
+        var w = try floats(table.untrackedValue)
+        var m = try floats(opt.slot(for: table, named: "m").untrackedValue)
+        var v = try floats(opt.slot(for: table, named: "v").untrackedValue)
+        var vhat = amsgrad ? try floats(opt.slot(for: table, named: "vhat").untrackedValue) : []
+        try opt.applyGradients([(step, table)])
+        let c = try #require(opt.coefficients)
+        let b1 = c["beta_1_t"].value(as: Float.self), b2 = c["beta_2_t"].value(as: Float.self)
+        let omb1 = c["one_minus_beta_1_t"].value(as: Float.self), omb2 = c["one_minus_beta_2_t"].value(as: Float.self)
+        let lr = c["lr"].value(as: Float.self), eps = c["epsilon"].value(as: Float.self)
+        // Keras: duplicates summed (first-occurrence order), m ← m·β₁, v ← v·β₂, scatter-add, then the step.
+        let unique = try #require(step.indexedSlices).deduplicated()
+        let g = try floats(unique.values)
+        for i in m.indices { m[i] = m[i] * b1; v[i] = v[i] * b2 }
+        for (r, index) in unique.indices.enumerated() {
+            for j in 0..<width {
+                let gj = g[r * width + j]
+                m[index * width + j] += gj * omb1
+                v[index * width + j] += (gj * gj) * omb2
+            }
+        }
+        for i in w.indices {
+            if amsgrad { vhat[i] = Swift.max(vhat[i], v[i]) }
+            w[i] -= lr * m[i] / ((amsgrad ? vhat[i] : v[i]).squareRoot() + eps)
+        }
+        #expect(try floats(table.untrackedValue) == w)
+        #expect(try floats(opt.slot(for: table, named: "m").untrackedValue) == m)
+        #expect(try floats(opt.slot(for: table, named: "v").untrackedValue) == v)
+        if amsgrad { #expect(try floats(opt.slot(for: table, named: "vhat").untrackedValue) == vhat) }
+    }
+
     @Test func sgdWithoutMomentumAppliesEveryDuplicate() throws {
         let v = try table()
         let opt = try SGD(learningRate: 1)

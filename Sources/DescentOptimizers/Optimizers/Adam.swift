@@ -98,31 +98,40 @@ open class Adam: Optimizer {
         let m = try slot(for: variable, named: "m").uniqueStorageForUpdate()
         let v = try slot(for: variable, named: "v").uniqueStorageForUpdate()
         let vhat = amsgrad ? try slot(for: variable, named: "vhat").uniqueStorageForUpdate() : nil
+        // Keras' sparse path is m ← m·β₁, then m[rows] += g·(1 − β₁) (likewise v with g²), then
+        // var ← var − lr·m / (sqrt(v or v̂) + ε) on every row. One pass over the table does all three with
+        // the same operations per element, row by row: 24 bytes per element moved instead of 32.
+        let order = indices.indices.sorted { indices[$0] < indices[$1] }  // unique rows, ascending
+        let sortedRows = order.map { indices[$0] }
+        let rows = variable.shape.first ?? 1
         func run<T: FloatingElement>(_: T.Type) {
             let beta1 = c["beta_1_t"].value(as: T.self), beta2 = c["beta_2_t"].value(as: T.self)
             let omb1 = c["one_minus_beta_1_t"].value(as: T.self), omb2 = c["one_minus_beta_2_t"].value(as: T.self)
             let lr = c["lr"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
-            let pw = w.base.assumingMemoryBound(to: T.self), pm = m.base.assumingMemoryBound(to: T.self)
-            let pv = v.base.assumingMemoryBound(to: T.self), g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
-            // m ← m·β₁ and v ← v·β₂ on all rows, then the scaled gradient rows are added.
-            // The two whole-table passes are split over the threads (element-wise: same results).
-            ThreadPool.parallelFor(n) { r in for i in r { pm[i] = pm[i] * beta1; pv[i] = pv[i] * beta2 } }
-            for (r, index) in indices.enumerated() {
-                for j in 0..<row {
-                    let gj = g[r * row + j]
-                    pm[index * row + j] += gj * omb1
-                    pv[index * row + j] += (gj * gj) * omb2
+            let table = SparseAdamTable<T>(
+                w: w.base.assumingMemoryBound(to: T.self), m: m.base.assumingMemoryBound(to: T.self),
+                v: v.base.assumingMemoryBound(to: T.self), vhat: vhat?.base.assumingMemoryBound(to: T.self),
+                g: values.unsafeStorage.base.assumingMemoryBound(to: T.self),
+                beta1: beta1, beta2: beta2, oneMinusBeta1: omb1, oneMinusBeta2: omb2, lr: lr, epsilon: eps)
+            ThreadPool.parallelFor(rows, grain: max(1, (1 << 15) / max(row, 1)), alignment: 1) { rowRange in
+                // The first gradient row at or after this chunk's start.
+                var lo = 0, hi = sortedRows.count
+                while lo < hi {
+                    let mid = (lo + hi) / 2
+                    if sortedRows[mid] < rowRange.lowerBound { lo = mid + 1 } else { hi = mid }
                 }
-            }
-            // var ← var − lr·m / (sqrt(v or v̂) + ε) on all rows.
-            if let vhat {
-                let ph = vhat.base.assumingMemoryBound(to: T.self)
-                for i in 0..<n {
-                    ph[i] = Swift.max(ph[i], pv[i])
-                    pw[i] -= lr * pm[i] / (T.scalarSquareRoot(ph[i]) + eps)
+                var k = lo, r = rowRange.lowerBound
+                while r < rowRange.upperBound {
+                    let next = k < sortedRows.count ? Swift.min(sortedRows[k], rowRange.upperBound) : rowRange.upperBound
+                    if next > r {
+                        table.decayAndStep(r * row..<next * row)
+                        r = next
+                    } else {
+                        table.addAndStep(r * row..<(r + 1) * row, gradientRow: order[k] * row)
+                        k += 1
+                        r += 1
+                    }
                 }
-            } else {
-                ThreadPool.parallelFor(n) { r in for i in r { pw[i] -= lr * pm[i] / (T.scalarSquareRoot(pv[i]) + eps) } }
             }
         }
         withExtendedLifetime((values, w, m, v, vhat)) {
@@ -205,5 +214,61 @@ func adamKernel<T: FloatingElement>(
         v[i] = v[i] + (g[i] * g[i] - v[i]) * oneMinusBeta2
         w[i] -= (m[i] * alpha) / (T.scalarSquareRoot(v[i]) + epsilon)
         i += 1
+    }
+}
+
+/// The buffers and coefficients of one sparse Adam update (see ``Adam/resourceApplySparse(_:_:_:_:)``),
+/// shared by the parallel chunks, which touch disjoint rows.
+struct SparseAdamTable<T: FloatingElement>: @unchecked Sendable {
+    // @unchecked Sendable invariant: chunks write disjoint element ranges; `g` is only read.
+    let w: UnsafeMutablePointer<T>, m: UnsafeMutablePointer<T>, v: UnsafeMutablePointer<T>
+    let vhat: UnsafeMutablePointer<T>?
+    let g: UnsafeMutablePointer<T>
+    let beta1: T, beta2: T, oneMinusBeta1: T, oneMinusBeta2: T, lr: T, epsilon: T
+
+    /// Rows without a gradient: `m ← m·β₁`, `v ← v·β₂`, then the step.
+    func decayAndStep(_ range: Range<Int>) {
+        if let vhat {
+            for i in range {
+                m[i] = m[i] * beta1
+                v[i] = v[i] * beta2
+                vhat[i] = Swift.max(vhat[i], v[i])
+                w[i] -= lr * m[i] / (T.scalarSquareRoot(vhat[i]) + epsilon)
+            }
+            return
+        }
+        let width = T.Vector.scalarCount
+        let vb1 = T.Vector(repeating: beta1), vb2 = T.Vector(repeating: beta2)
+        let vlr = T.Vector(repeating: lr), veps = T.Vector(repeating: epsilon)
+        var i = range.lowerBound
+        while i + width <= range.upperBound {
+            let mi = loadVector(UnsafePointer(m + i)) * vb1, vi = loadVector(UnsafePointer(v + i)) * vb2
+            storeVector(mi, m + i)
+            storeVector(vi, v + i)
+            storeVector(loadVector(UnsafePointer(w + i)) - vlr * mi / (T.vectorSquareRoot(vi) + veps), w + i)
+            i += width
+        }
+        while i < range.upperBound {
+            m[i] = m[i] * beta1
+            v[i] = v[i] * beta2
+            w[i] -= lr * m[i] / (T.scalarSquareRoot(v[i]) + epsilon)
+            i += 1
+        }
+    }
+
+    /// One row with gradient `g[gradientRow...]`: `m ← m·β₁ + g·(1 − β₁)`, `v ← v·β₂ + g²·(1 − β₂)`,
+    /// then the step.
+    func addAndStep(_ range: Range<Int>, gradientRow: Int) {
+        for (j, i) in range.enumerated() {
+            let gj = g[gradientRow + j]
+            m[i] = m[i] * beta1 + gj * oneMinusBeta1
+            v[i] = v[i] * beta2 + (gj * gj) * oneMinusBeta2
+            if let vhat {
+                vhat[i] = Swift.max(vhat[i], v[i])
+                w[i] -= lr * m[i] / (T.scalarSquareRoot(vhat[i]) + epsilon)
+            } else {
+                w[i] -= lr * m[i] / (T.scalarSquareRoot(v[i]) + epsilon)
+            }
+        }
     }
 }
