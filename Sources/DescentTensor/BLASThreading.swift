@@ -1,0 +1,25 @@
+import CDescentBLAS
+
+/// When a matrix product runs on one OpenBLAS thread instead of ``ThreadPool/threadCount``.
+///
+/// OpenBLAS 0.3.21 threads every product above 262,144 multiply-adds, but it splits a product with few
+/// columns or a short inner dimension badly: measured here with 2 threads against 1 (`descent bench
+/// matmul`), a 256×1024·1024×10 product (a classifier's logits) took 322 µs against 112, its gradient
+/// products 345 against 163 and 330 against 103, and 1024×1024·1024×32 took 1,317 against 760 µs.
+/// Products with at most ``narrow`` columns or inner dimension therefore run on one thread; OpenBLAS'
+/// thread count is restored right after.
+enum BLASThreading {
+    /// Products whose `n` or `k` is at most this run on one thread.
+    static let narrow = 32
+    /// OpenBLAS runs products of at most this many multiply-adds on one thread anyway.
+    static let openBLASThreshold = 65_536 * 4
+
+    @inline(__always)
+    static func run(m: Int, n: Int, k: Int, _ call: () -> Void) {
+        let threads = ThreadPool.threadCount
+        guard threads > 1, n <= narrow || k <= narrow, m * n * k > openBLASThreshold else { return call() }
+        openblas_set_num_threads(1)
+        call()
+        openblas_set_num_threads(Int32(threads))
+    }
+}
