@@ -135,9 +135,11 @@ public final class Dense: Layer {
             throw TensorError.incompatibleShapes(operation: "Dense '\(name)'", lhs: input.shape, rhs: kernel.shape,
                                                  reason: "the layer was built for \(kernel.shape[0]) input features")
         }
-        var y = try input.matmul(kernel.value)
-        if let bias { y = try y + bias.value }
-        return try activation(y)
+        let y = try input.matmul(kernel.value)
+        guard let bias else { return try activation(y) }
+        // Bias and ReLU in one pass (same values and gradients as `y + bias`, then ReLU).
+        if activation == .relu { return try y.addingBias(bias.value, relu: true) }
+        return try activation(y.addingBias(bias.value))
     }
 
     public override func outputShape(forInputShape shape: [Int]) -> [Int] { Array(shape.dropLast()) + [units] }
