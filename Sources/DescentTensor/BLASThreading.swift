@@ -1,4 +1,5 @@
 import CDescentBLAS
+import Synchronization
 
 /// When a matrix product runs on one OpenBLAS thread instead of ``ThreadPool/threadCount``.
 ///
@@ -6,9 +7,15 @@ import CDescentBLAS
 /// columns or a short inner dimension badly: measured here with 2 threads against 1 (`descent bench
 /// matmul`), a 256×1024·1024×10 product (a classifier's logits) took 322 µs against 112, its gradient
 /// products 345 against 163 and 330 against 103, and 1024×1024·1024×32 took 1,317 against 760 µs.
-/// Products with at most ``narrow`` columns or inner dimension therefore run on one thread; OpenBLAS'
-/// thread count is restored right after.
+/// Products with at most ``narrow`` columns or inner dimension therefore run on one thread.
+///
+/// OpenBLAS' thread count is one process-wide setting (read once at the start of each call): while a
+/// narrow product runs, a wide one started on another thread also gets one thread (slower, same result).
+/// A count of narrow products in progress makes the first set one thread and the last restore
+/// ``ThreadPool/threadCount`` as it is then.
 enum BLASThreading {
+    private static let narrowCalls = Mutex(0)
+
     /// Products whose `n` or `k` is at most this run on one thread.
     static let narrow = 32
     /// OpenBLAS runs products of at most this many multiply-adds on one thread anyway.
@@ -18,8 +25,14 @@ enum BLASThreading {
     static func run(m: Int, n: Int, k: Int, _ call: () -> Void) {
         let threads = ThreadPool.threadCount
         guard threads > 1, n <= narrow || k <= narrow, m * n * k > openBLASThreshold else { return call() }
-        openblas_set_num_threads(1)
+        narrowCalls.withLock { count in
+            if count == 0 { openblas_set_num_threads(1) }
+            count += 1
+        }
         call()
-        openblas_set_num_threads(Int32(threads))
+        narrowCalls.withLock { count in
+            count -= 1
+            if count == 0 { openblas_set_num_threads(Int32(ThreadPool.threadCount)) }
+        }
     }
 }

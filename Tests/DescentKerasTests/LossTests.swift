@@ -270,6 +270,28 @@ func makeLoss(_ fixture: JSONObject, reduction: LossReduction) throws -> any Los
         #expect(loss.config == ["reduction": "sum", "name": "l1_sum"])
     }
 
+    /// The softmax crossentropy gradient is TensorFlow's backprop output, also while an unrelated tape is
+    /// recording (only an outer tape that tracks the logits switches to the differentiable form).
+    @Test func crossentropyGradientDoesNotDependOnUnrelatedTapes() throws {
+        var generator = SeededGenerator(seed: 3)
+        let logits = Variable(try Tensor.randomNormal(shape: [37, 40], using: &generator), name: "logits")
+        let labels = try Tensor(shape: [37], scalars: (0..<37).map { Int64($0 % 40) })
+        let onehot = try Tensor.oneHot(labels, depth: 40, dtype: .float32)
+        func gradients() throws -> [Tensor] {
+            let tape = GradientTape()
+            let loss = try tape.record { () throws -> Tensor in
+                let sparse = try Losses.sparseSoftmaxCrossEntropyWithLogits(labels: labels, logits: logits.value)
+                let dense = try Losses.softmaxCrossEntropyWithLogits(labels: onehot, logits: logits.value)
+                return try (sparse + dense * 0.5).sum()
+            }
+            return try tape.gradient(of: loss, wrt: [logits]).map { try #require($0).denseValue }
+        }
+        let plain = try gradients()
+        let unrelated = GradientTape()
+        let nested = try unrelated.record { try gradients() }
+        #expect(plain == nested)
+    }
+
     @Test func lossesAreDifferentiableTwice() throws {
         // d²/dx² of the sparse crossentropy from logits is softmax'(x): positive on the diagonal.
         let outer = GradientTape(), inner = GradientTape()
@@ -282,6 +304,7 @@ func makeLoss(_ fixture: JSONObject, reduction: LossReduction) throws -> any Los
         let p = try x.softmax(axis: -1).doubles
         #expect(withinTolerance(firstDerivative.doubles, [p[0], p[1] - 1, p[2]]).ok)
         let second = try #require(try outer.gradient(of: firstElement, wrt: x))
-        #expect(abs(second.denseValue.doubles[0] - p[0] * (1 - p[0])) < 1e-6)
+        // The whole row: d(p₀)/dxⱼ = p₀(δ₀ⱼ − pⱼ).
+        #expect(withinTolerance(second.denseValue.doubles, [p[0] * (1 - p[0]), -p[0] * p[1], -p[0] * p[2]]).ok)
     }
 }

@@ -29,20 +29,29 @@ import Testing
     /// The one-pass sparse Adam kernel does, per element, exactly Keras' three steps (decay every row,
     /// scatter-add the scaled gradient rows, move every row): compared bit for bit with those steps written
     /// out, on a table large enough to be split across threads, with repeated and unsorted indices.
-    @Test(arguments: [false, true])
-    func sparseAdamMatchesKerasStepsExactly(amsgrad: Bool) throws {
+    /// Without deduplication (a subclass passing repeated indices straight to `resourceApplySparse`), each
+    /// repeat adds its gradient in turn, in list order, as TensorFlow's scatter-add.
+    @Test(arguments: [(false, true), (true, true), (false, false), (true, false)])
+    func sparseAdamMatchesKerasStepsExactly(amsgrad: Bool, deduplicate: Bool) throws {
         final class Capturing: Adam {
             nonisolated(unsafe) var coefficients: Coefficients?
+            nonisolated(unsafe) var deduplicate = true
             override func resourceApplySparse(_ values: Tensor, _ variable: Variable, _ indices: [Int],
                                               _ c: Coefficients) throws {
                 coefficients = c
                 try super.resourceApplySparse(values, variable, indices, c)
+            }
+            override func resourceApplySparseDuplicateIndices(_ values: Tensor, _ variable: Variable,
+                                                              _ indices: [Int], _ c: Coefficients) throws {
+                if deduplicate { return try super.resourceApplySparseDuplicateIndices(values, variable, indices, c) }
+                try resourceApplySparse(values, variable, indices, c)
             }
         }
         let rows = 3001, width = 33
         var generator = SeededGenerator(seed: 5)
         let table = Variable(try Tensor.randomNormal(shape: [rows, width], using: &generator), name: "emb")
         let opt = try Capturing(learningRate: 0.01, amsgrad: amsgrad)
+        opt.deduplicate = deduplicate
         func gradient(_ indices: [Int]) throws -> Gradient {
             .sparse(try IndexedSlices(values: Tensor.randomNormal(shape: [indices.count, width], using: &generator),
                                       indices: indices, denseShape: [rows, width]))
@@ -61,7 +70,8 @@ import Testing
         let omb1 = c["one_minus_beta_1_t"].value(as: Float.self), omb2 = c["one_minus_beta_2_t"].value(as: Float.self)
         let lr = c["lr"].value(as: Float.self), eps = c["epsilon"].value(as: Float.self)
         // Keras: duplicates summed (first-occurrence order), m ← m·β₁, v ← v·β₂, scatter-add, then the step.
-        let unique = try #require(step.indexedSlices).deduplicated()
+        let slices = try #require(step.indexedSlices)
+        let unique = deduplicate ? slices.deduplicated() : slices
         let g = try floats(unique.values)
         for i in m.indices { m[i] = m[i] * b1; v[i] = v[i] * b2 }
         for (r, index) in unique.indices.enumerated() {

@@ -55,6 +55,16 @@ import Testing
             try fused.applyGradients(list.map { (grads[$0], fusedVariables[$0]) })
             try unfused.applyGradients(list.map { (grads[$0], unfusedVariables[$0]) })
         }
+        // The same list, with the first variable's gradient sparse, then dense again (its cached
+        // position then holds no slots).
+        let sparse = Gradient.sparse(try IndexedSlices(values: Tensor(shape: [1], scalars: [Float(0.3)]),
+                                                       indices: [2], denseShape: [4]))
+        for firstIsSparse in [true, false, true, false] {
+            for (optimizer, variables) in [(fused as Adam, fusedVariables), (unfused, unfusedVariables)] {
+                let first: Gradient = firstIsSparse ? sparse : .dense(grads[0])
+                try optimizer.applyGradients([(first, variables[0])] + (1..<3).map { (Gradient.dense(grads[$0]), variables[$0]) })
+            }
+        }
         #expect(fusedVariables.map(\.untrackedValue) == unfusedVariables.map(\.untrackedValue))
         for k in 0..<3 {
             for slot in ["m", "v", "vhat"] {

@@ -208,10 +208,8 @@ public enum Losses {
         }
         return Autodiff.recordBinary(op, logits, labels, losses, backward: { g in
             let upstream = try g.expandingDims(at: -1)
-            // The kernel's backprop is a constant: under an outer tape (a second derivative) the
-            // gradient is recomputed from the logits, differentiably.
-            let softmaxMinusLabels = try Autodiff.isRecording ? logits.softmax(axis: -1) - labels
-                                                             : backprop ?? logits.softmax(axis: -1) - labels
+            let softmaxMinusLabels = try backprop.map { Losses.differentiableBackprop($0, logits: logits) }
+                ?? logits.softmax(axis: -1) - labels
             return [.dense(try upstream * softmaxMinusLabels),
                     .dense(try upstream * -logits.logSoftmax(axis: -1))]
         })
@@ -261,14 +259,23 @@ public enum Losses {
         let labelIndices = indices
         return Autodiff.recordUnary(op, logits, losses, backward: { g in
             let softmaxMinusOnehot: Tensor
-            // The kernel's backprop is a constant: under an outer tape (a second derivative) the
-            // gradient is recomputed from the logits, differentiably.
-            if let backprop, !Autodiff.isRecording { softmaxMinusOnehot = backprop } else {
+            if let backprop { softmaxMinusOnehot = Losses.differentiableBackprop(backprop, logits: logits) } else {
                 let onehot = try Tensor.oneHot(Tensor(shape: outShape, scalars: labelIndices.map(Int64.init)),
                                                depth: classes, dtype: logits.dtype)
                 softmaxMinusOnehot = try logits.softmax(axis: -1) - onehot
             }
             return [.dense(try g.expandingDims(at: -1) * softmaxMinusOnehot)]
+        })
+    }
+
+    /// The crossentropy kernels' `backprop` output (`softmax(logits) − labels`, computed in the forward
+    /// pass) as a function of the logits: its value is always the kernel's, and a tape recording while the
+    /// gradient is computed (a second derivative) records it with the softmax Jacobian, as TensorFlow's
+    /// `_SoftmaxCrossEntropyWithLogitsGrad` differentiates through its `backprop` output.
+    static func differentiableBackprop(_ backprop: Tensor, logits: Tensor) -> Tensor {
+        Autodiff.recordUnary("softmax_crossentropy_backprop", logits, backprop, backward: { u in
+            let softmax = try logits.softmax(axis: -1)
+            return [.dense(try softmax * (u - (u * softmax).sum(axes: [-1], keepDims: true)))]
         })
     }
 

@@ -542,12 +542,15 @@ open class Optimizer {
                 try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, coefficients[v.dtype]!)
             case .dense(let t):
                 if v.constraint != nil { hasConstraint = true }
+                // A position cached while this variable's gradient was sparse holds no slots: look them up.
+                func slots() throws -> [Variable] {
+                    if positional && positionalKernelSlots[i].count == slotNames.count { return positionalKernelSlots[i] }
+                    return try kernelSlots(of: v, slotNames)
+                }
                 if v.dtype == .float32, kernel32 != nil {
-                    batch32.append(gradient: t.unsafeStorage, variable: v,
-                                   slots: positional ? positionalKernelSlots[i] : try kernelSlots(of: v, slotNames))
+                    batch32.append(gradient: t.unsafeStorage, variable: v, slots: try slots())
                 } else if v.dtype == .float64, kernel64 != nil {
-                    batch64.append(gradient: t.unsafeStorage, variable: v,
-                                   slots: positional ? positionalKernelSlots[i] : try kernelSlots(of: v, slotNames))
+                    batch64.append(gradient: t.unsafeStorage, variable: v, slots: try slots())
                 } else {
                     try resourceApplyDense(t.untracked, v, coefficients[v.dtype]!)
                 }
@@ -865,7 +868,11 @@ struct DenseJobBatch {
     private(set) var jobs: [DenseJob] = []
     private var buffers: [TensorStorage] = []
 
+    /// The number of kernel slots of every job.
+    let slotCount: Int
+
     init(capacity: Int, slotCount: Int) {
+        self.slotCount = slotCount
         jobs.reserveCapacity(capacity)
         buffers.reserveCapacity(capacity * (1 + slotCount))
     }
@@ -875,6 +882,7 @@ struct DenseJobBatch {
     /// Adds the update of `variable` by `gradient` with the given kernel slots (made unique here). The
     /// caller keeps `gradient` alive until the batch has run.
     mutating func append(gradient: TensorStorage, variable: Variable, slots: [Variable]) {
+        precondition(slots.count == slotCount, "dense job for '\(variable.name)' with \(slots.count) slots, expected \(slotCount)")
         let v = variable.uniqueStorageForUpdate()
         buffers.append(v)
         var bases: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,

@@ -101,7 +101,9 @@ open class Adam: Optimizer {
         // Keras' sparse path is m ← m·β₁, then m[rows] += g·(1 − β₁) (likewise v with g²), then
         // var ← var − lr·m / (sqrt(v or v̂) + ε) on every row. One pass over the table does all three with
         // the same operations per element, row by row: 24 bytes per element moved instead of 32.
-        let order = indices.indices.sorted { indices[$0] < indices[$1] }  // unique rows, ascending
+        // Rows ascending; a row given twice (only if an override skipped the deduplication) keeps its
+        // occurrences in list order, and each adds its gradient in turn, as TensorFlow's scatter-add does.
+        let order = indices.indices.sorted { (indices[$0], $0) < (indices[$1], $1) }
         let sortedRows = order.map { indices[$0] }
         let rows = variable.shape.first ?? 1
         func run<T: FloatingElement>(_: T.Type) {
@@ -127,8 +129,10 @@ open class Adam: Optimizer {
                         table.decayAndStep(r * row..<next * row)
                         r = next
                     } else {
-                        table.addAndStep(r * row..<(r + 1) * row, gradientRow: order[k] * row)
-                        k += 1
+                        var last = k + 1
+                        while last < sortedRows.count && sortedRows[last] == r { last += 1 }
+                        table.addAndStep(r * row..<(r + 1) * row, gradientRows: order[k..<last].map { $0 * row })
+                        k = last
                         r += 1
                     }
                 }
@@ -256,13 +260,18 @@ struct SparseAdamTable<T: FloatingElement>: @unchecked Sendable {
         }
     }
 
-    /// One row with gradient `g[gradientRow...]`: `m ← m·β₁ + g·(1 − β₁)`, `v ← v·β₂ + g²·(1 − β₂)`,
-    /// then the step.
-    func addAndStep(_ range: Range<Int>, gradientRow: Int) {
+    /// One row with gradient rows `g[gradientRows[k]...]` (one, unless an index was repeated):
+    /// `m ← m·β₁ + g·(1 − β₁)`, `v ← v·β₂ + g²·(1 − β₂)` (each repeat added in turn), then the step.
+    func addAndStep(_ range: Range<Int>, gradientRows: [Int]) {
         for (j, i) in range.enumerated() {
-            let gj = g[gradientRow + j]
-            m[i] = m[i] * beta1 + gj * oneMinusBeta1
-            v[i] = v[i] * beta2 + (gj * gj) * oneMinusBeta2
+            var mi = m[i] * beta1, vi = v[i] * beta2
+            for start in gradientRows {
+                let gj = g[start + j]
+                mi += gj * oneMinusBeta1
+                vi += (gj * gj) * oneMinusBeta2
+            }
+            m[i] = mi
+            v[i] = vi
             if let vhat {
                 vhat[i] = Swift.max(vhat[i], v[i])
                 w[i] -= lr * m[i] / (T.scalarSquareRoot(vhat[i]) + epsilon)
