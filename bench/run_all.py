@@ -17,6 +17,7 @@ import os
 import platform
 import re
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -24,6 +25,8 @@ import time
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")
 DESCENT = os.path.join(REPO, ".build-release", "release", "descent")
+C_CEILING = os.path.join(REPO, ".build-release", "c_fused_update")
+C_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-pthread"]
 SGD_MOMENTUM = '{"class_name": "SGD", "config": {"momentum": 0.9}}'
 
 PEERS = {
@@ -239,6 +242,10 @@ def report(run, info, versions, args, started, seconds):
             if d:
                 w(f"| {label} | **Descent** | fused multi-tensor | **{fmt(d['ms_per_step'])}** | {spread(d)} | "
                   f"{fmt(d['mparams_per_s'])} | {fmt(d['gb_per_s'])} | |")
+            for r in find(R, bench="c_ceiling", optimizer=opt, params=params, tensors=tensors):
+                w(f"| {label} | C ceiling | `bench/c/fused_update.c`, gcc {' '.join(C_FLAGS[:3])}, pthreads | "
+                  f"{fmt(r['ms_per_step'])} | {spread(r)} | {fmt(r['mparams_per_s'])} | {fmt(r['gb_per_s'])} | "
+                  f"{ratio(r['ms_per_step'], d and d['ms_per_step'])} |")
             for fw in ["pytorch", "tensorflow", "jax"]:
                 for r in find(R, bench="optimizer", framework=fw, optimizer=opt, params=params, tensors=tensors):
                     w(f"| {label} | {fw} | {r['variant']} | {fmt(r['ms_per_step'])} | {spread(r)} | {fmt(r['mparams_per_s'])} | "
@@ -324,7 +331,7 @@ def report(run, info, versions, args, started, seconds):
     raw = run.results
     h2h = {}
 
-    def pair_values(descent_tag, peer_match, descent_match=None, bw_kernel=None, bpp=None):
+    def pair_values(descent_tag, peer_match, descent_match=None, bw_kernel=None, bpp=None, peer_tag="h2h-torch"):
         out = []
         for i in range(args.pairs):
             d = [r for t, r in raw if t == descent_tag and r["round"] == i
@@ -334,7 +341,7 @@ def report(run, info, versions, args, started, seconds):
                 if d and b:
                     out.append(d[0]["mparams_per_s"] / 1e3 / (b[0] / bpp))
                 continue
-            p = [r for t, r in raw if t == "h2h-torch" and r["round"] == i
+            p = [r for t, r in raw if t == peer_tag and r["round"] == i
                  and all(r.get(k) == v for k, v in peer_match.items())]
             if d and p:
                 out.append(p[0]["ms_per_step"] / d[0]["ms_per_step"])
@@ -349,8 +356,9 @@ def report(run, info, versions, args, started, seconds):
         w("## Head-to-head (interleaved pairs)\n")
         w(f"For the targets' comparisons, {args.pairs} pairs run back to back: `descent bench bandwidth`, Descent's "
           "benchmark, then PyTorch's, seconds apart, so that both sides of a ratio see the same state of this "
-          "shared VM. Each ratio is PyTorch's time ÷ Descent's (or Descent's Gparam/s ÷ that pair's bandwidth "
-          "limit); the median and the range over the pairs.\n")
+          "shared VM. Each ratio is PyTorch's time ÷ Descent's (or the C ceiling's time ÷ Descent's, or Descent's "
+          "Gparam/s ÷ that pair's bandwidth limit); the median and the range over the pairs. The C ceiling is "
+          "`bench/c/fused_update.c`: the same fused updates in plain C on the same threads and buffers.\n")
         w("| comparison | median | min | max | per pair |\n|---|---:|---:|---:|---|")
         BIG, SMALL = dict(params=10_000_000), dict(params=1_000_000)
         rows = [
@@ -366,13 +374,17 @@ def report(run, info, versions, args, started, seconds):
             ("adam_update", "Adam 10M/10, share of the in-place update limit", "h2h-descent-adam", {}, BIG, "update", 28),
             ("sgdm_triad", "SGD momentum 10M/10, share of the triad limit (20 B/param)", "h2h-descent-sgd_momentum", {}, BIG, "triad", 20),
             ("sgdm_update", "SGD momentum 10M/10, share of the in-place update limit", "h2h-descent-sgd_momentum", {}, BIG, "update", 20),
+            ("adam_c", "Adam 10M/10 vs the C ceiling (above 1: Descent faster)", "h2h-descent-adam",
+             dict(bench="c_ceiling", optimizer="adam"), BIG, None, None, "h2h-c-ceiling"),
+            ("sgdm_c", "SGD momentum 10M/10 vs the C ceiling", "h2h-descent-sgd_momentum",
+             dict(bench="c_ceiling", optimizer="sgd_momentum"), BIG, None, None, "h2h-c-ceiling"),
             ("large_eager", "large MLP train_step vs PyTorch eager (default Adam)", "h2h-descent-train",
              dict(bench="train", variant="eager (Adam default: for-loop)"), dict(mode="train_step"), None, None),
             ("large_fused", "large MLP train_step vs PyTorch eager (Adam fused=True)", "h2h-descent-train",
              dict(bench="train", variant="eager (Adam fused=True)"), dict(mode="train_step"), None, None),
         ]
-        for key, label, dtag, pm, dm, kernel, bpp in rows:
-            vals = pair_values(dtag, pm, dm, kernel, bpp)
+        for key, label, dtag, pm, dm, kernel, bpp, *peer in rows:
+            vals = pair_values(dtag, pm, dm, kernel, bpp, *peer)
             if not vals:
                 continue
             h2h[key] = med(vals)
@@ -479,6 +491,16 @@ def main():
         start = time.time()
         subprocess.run(["make", "release"], cwd=REPO, check=True, stdout=sys.stderr)
         run.commands.append(("build", "make release", time.time() - start))
+    # The C-level ceiling of the dense updates (bench/c/fused_update.c), when a C compiler is present.
+    have_c = shutil.which("cc") is not None
+    if have_c:
+        line = "cc " + " ".join(C_FLAGS) + " bench/c/fused_update.c -lm -o .build-release/c_fused_update"
+        log(f"$ {line}")
+        start = time.time()
+        os.makedirs(os.path.dirname(C_CEILING), exist_ok=True)
+        subprocess.run(["cc", *C_FLAGS, os.path.join(BENCH, "c", "fused_update.c"), "-lm", "-o", C_CEILING],
+                       cwd=REPO, check=True)
+        run.commands.append(("build", line, time.time() - start))
     peers = [p for p in args.peers.split(",") if p]
     pythons = {p: ensure_venv(args.venv_root, p) for p in peers}
     info = machine_info()
@@ -494,6 +516,8 @@ def main():
             for tag, opt in [("descent-adam", "adam"), ("descent-sgd_momentum", SGD_MOMENTUM)]:
                 run.json_lines(tag, [DESCENT, "bench", "optimizer", "--optimizer", opt, "--params", str(params),
                                      "--tensors", str(tensors), "--steps", "50", "--json"])
+        if have_c:
+            run.json_lines("c-ceiling", [C_CEILING])
         run.json_lines("descent-sparse", [DESCENT, "bench", "sparse", "--json"])
         run.json_lines("descent-train", [DESCENT, "bench", "train", "--json"])
         for p in peers:
@@ -518,6 +542,8 @@ def main():
                 for tag, opt in [("h2h-descent-adam", "adam"), ("h2h-descent-sgd_momentum", SGD_MOMENTUM)]:
                     run.json_lines(tag, [DESCENT, "bench", "optimizer", "--optimizer", opt, "--params", str(params),
                                          "--tensors", str(tensors), "--steps", "50", "--json"])
+            if have_c:
+                run.json_lines("h2h-c-ceiling", [C_CEILING])
             run.json_lines("h2h-descent-train", [DESCENT, "bench", "train", "--model", "large", "--epochs", "2", "--json"])
             run.json_lines("h2h-torch", [pythons["torch"], os.path.join(BENCH, "peers", "torch_bench.py"),
                                          "--only", "optimizer,train", "--shapes", "10000000x10,1000000x1000", "--models", "large",
