@@ -193,6 +193,8 @@ public final class GradientTape: Sendable {
         let count = operations.count
         var relevant = [Bool](repeating: false, count: count)
         var outputSlot = [Int?](repeating: nil, count: count)
+        // Whether operation i's output collects a gradient: it depends on a source, or is one.
+        var collects = [Bool](repeating: false, count: count)
         // The input nodes of every operation, flattened: those of operation i start at inputStart[i].
         var inputNodes: [BackpropNode?] = []
         var inputStart = [Int](repeating: 0, count: count + 1)
@@ -204,18 +206,19 @@ public final class GradientTape: Sendable {
                 let n = node(id)
                 inputNodes.append(n)
                 switch n {
-                case .op(let j)?: if relevant[j] || outputSlot[j] != nil { relevant[i] = true }
+                case .op(let j)?: if collects[j] { relevant[i] = true }
                 case .source?: relevant[i] = true
                 case nil: break
                 }
             }
+            collects[i] = relevant[i] || outputSlot[i] != nil
         }
         inputStart[count] = inputNodes.count
         var opGradients = [Gradient?](repeating: nil, count: count)
         var sourceGradients = [Gradient?](repeating: nil, count: sourceSlot.count)
         let seedGradient = { () throws -> Gradient in .dense(try seed?.untracked ?? Tensor.ones(shape: target.shape, dtype: target.dtype)) }
         switch node(targetID) {
-        case .op(let t)? where relevant[t] || outputSlot[t] != nil: opGradients[t] = try seedGradient()
+        case .op(let t)? where collects[t]: opGradients[t] = try seedGradient()
         case .source(let s)?: sourceGradients[s] = try seedGradient()
         default: break
         }
@@ -228,7 +231,7 @@ public final class GradientTape: Sendable {
             for (n, g) in zip(inputNodes[inputStart[i]..<inputStart[i + 1]], inputGradients) {
                 guard let g, let n else { continue }
                 switch n {
-                case .op(let j) where relevant[j] || outputSlot[j] != nil:
+                case .op(let j) where collects[j]:
                     opGradients[j] = try opGradients[j].map { try $0 + g } ?? g
                 case .source(let s):
                     sourceGradients[s] = try sourceGradients[s].map { try $0 + g } ?? g
@@ -260,12 +263,8 @@ struct NodeIndex {
     /// The index of the operation whose output is `id`.
     func position(of id: Int) -> Int? {
         if let byID { return byID[id] }
-        var lo = 0, hi = outputs.count
-        while lo < hi {
-            let mid = (lo + hi) / 2
-            if outputs[mid] < id { lo = mid + 1 } else { hi = mid }
-        }
-        return lo < outputs.count && outputs[lo] == id ? lo : nil
+        let i = outputs.lowerBound(of: id)
+        return i < outputs.count && outputs[i] == id ? i : nil
     }
 }
 
@@ -282,14 +281,7 @@ final class TapeRecorder: OperationRecorder {
         var watchedVariables: [Variable] = []
         var used = false
 
-        func tracks(_ id: Int) -> Bool {
-            var lo = 0, hi = outputs.count
-            while lo < hi {
-                let mid = (lo + hi) / 2
-                if outputs[mid] < id { lo = mid + 1 } else { hi = mid }
-            }
-            return lo < outputs.count && outputs[lo] == id || watched.contains(id)
-        }
+        func tracks(_ id: Int) -> Bool { outputs.sortedContains(id) || watched.contains(id) }
     }
     let state = Mutex(State())
     let watchAccessedVariables: Bool
@@ -311,8 +303,7 @@ final class TapeRecorder: OperationRecorder {
             s.operations.append(operation)
             // Ids are taken in increasing order; only threads racing on one tape can append out of order.
             if let last = s.outputs.last, last > operation.output {
-                let at = s.outputs.firstIndex { $0 > operation.output } ?? s.outputs.count
-                s.outputs.insert(operation.output, at: at)
+                s.outputs.insert(operation.output, at: s.outputs.lowerBound(of: operation.output))
             } else {
                 s.outputs.append(operation.output)
             }

@@ -36,10 +36,13 @@ enum BufferCache {
     }
 
     private static let state = Mutex(State())
-    private static let enabled: Bool = {
-        guard let value = getenv("DESCENT_BUFFER_CACHE") else { return true }
+    private static let enabled = environmentFlag("DESCENT_BUFFER_CACHE")
+
+    /// An on-by-default switch: off only when the environment variable `name` is `0`.
+    private static func environmentFlag(_ name: String) -> Bool {
+        guard let value = getenv(name) else { return true }
         return String(cString: value) != "0"
-    }()
+    }
 
     /// The size class of a request of `bytes` bytes: its index and the capacity of its buffers, or `nil`
     /// for requests too large to cache.
@@ -56,10 +59,7 @@ enum BufferCache {
     /// Buffers from this size up are aligned to 2 MiB and asked to be backed by transparent huge pages.
     static let hugePageThreshold = 2 << 20
     private static let hugePageBytes = 2 << 20
-    private static let hugePagesEnabled: Bool = {
-        guard let value = getenv("DESCENT_HUGE_PAGES") else { return true }
-        return String(cString: value) != "0"
-    }()
+    private static let hugePagesEnabled = environmentFlag("DESCENT_HUGE_PAGES")
 
     /// A 64-byte-aligned buffer of at least `bytes` bytes (uninitialised).
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {

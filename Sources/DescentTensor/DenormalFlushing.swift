@@ -19,9 +19,17 @@ public enum DenormalFlushing {
     /// Runs `body` with denormals flushed to zero on the current thread, then restores the previous mode.
     @inlinable
     public static func run<R>(_ body: () throws -> R) rethrows -> R {
-        let saved = descent_fp_state()
-        descent_set_fp_state(descent_fp_state_flushing_denormals(saved))
-        defer { descent_set_fp_state(saved) }
+        try run(inMode: descent_fp_state_flushing_denormals(descent_fp_state()), body)
+    }
+
+    /// Runs `body` in the floating-point mode `mode` (an `MXCSR` value, e.g. a parallel region's caller's),
+    /// then restores this thread's own mode; nothing is changed when the modes are equal.
+    @inlinable
+    static func run<R>(inMode mode: UInt32, _ body: () throws -> R) rethrows -> R {
+        let own = descent_fp_state()
+        if own == mode { return try body() }
+        descent_set_fp_state(mode)
+        defer { descent_set_fp_state(own) }
         return try body()
     }
 }

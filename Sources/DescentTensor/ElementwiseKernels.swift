@@ -31,7 +31,9 @@ func mapKernel<T: FloatingElement, Op: UnaryVectorOp>(
     _ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ count: Int, cost: KernelCost, _: Op.Type
 ) {
     let width = T.Vector.scalarCount
-    @inline(__always) func run(_ src: UnsafePointer<T>, _ dst: UnsafeMutablePointer<T>, _ range: Range<Int>) {
+    let s = UncheckedSendable(src), d = UncheckedSendable(dst)
+    ThreadPool.parallelFor(count, grain: cost.grain) { range in
+        let src = s.value, dst = d.value
         var i = range.lowerBound
         let end = range.upperBound
         while i + width <= end {
@@ -43,12 +45,6 @@ func mapKernel<T: FloatingElement, Op: UnaryVectorOp>(
             i += 1
         }
     }
-    if count < 2 * cost.grain || ThreadPool.threadCount <= 1 {
-        run(src, dst, 0..<count)
-        return
-    }
-    let s = UncheckedSendable(src), d = UncheckedSendable(dst)
-    ThreadPool.parallelFor(count, grain: cost.grain) { range in run(s.value, d.value, range) }
 }
 
 /// `dst[i] = sop(src[i])` for operations without a vector form (exp, log, tanh, ...).
@@ -269,11 +265,6 @@ func binaryKernel<T: FloatingElement, Op: BinaryVectorOp>(
     if (na == n && (nb == n || nb == 1)) || (nb == n && na == 1) {
         // Same shape, or one side a single element: one flat run, split across threads.
         let aStep = a.scalarCount == n ? 1 : 0, bStep = b.scalarCount == n ? 1 : 0
-        // Small tensors run here, where `vop` is inlined (inside the parallel closure it is an indirect call).
-        if n < 2 * cost.grain || ThreadPool.threadCount <= 1 {
-            binaryRun(pa.value, aStep, pb.value, bStep, po.value, n, op)
-            return
-        }
         ThreadPool.parallelFor(n, grain: cost.grain) { r in
             let lo = r.lowerBound
             binaryRun(pa.value + lo * aStep, aStep, pb.value + lo * bStep, bStep, po.value + lo, r.count, op)
@@ -286,12 +277,6 @@ func binaryKernel<T: FloatingElement, Op: BinaryVectorOp>(
     if width > 1 && n % width == 0 && (na == n && nb == width && b.shape.last == width
                                        || nb == n && na == width && a.shape.last == width) {
         let aStep = na == n ? width : 0, bStep = nb == n ? width : 0
-        if n < 2 * cost.grain || ThreadPool.threadCount <= 1 {
-            for r in 0..<(n / width) {
-                binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, op)
-            }
-            return
-        }
         ThreadPool.parallelFor(n / width, grain: max(1, cost.grain / width), alignment: 1) { rows in
             for r in rows {
                 binaryRun(pa.value + r * aStep, 1, pb.value + r * bStep, 1, po.value + r * width, width, op)

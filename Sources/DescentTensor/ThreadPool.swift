@@ -20,7 +20,8 @@ import Glibc
 ///   ``DenormalFlushing``), so results never depend on which thread ran a chunk.
 /// - **OpenBLAS policy.** Matrix multiplies are always called from the caller's thread, never from inside a
 ///   parallel region of ours, so the two pools never run at once. OpenBLAS gets the same thread count
-///   (`openblas_set_num_threads`), set whenever ours changes; see ARCHITECTURE.md.
+///   (`openblas_set_num_threads`), set whenever ours changes, except while a narrow product runs on one
+///   thread (`BLASThreading`); see ARCHITECTURE.md.
 public enum ThreadPool {
     private static let configured = Atomic<Int>(0)
 
@@ -67,7 +68,7 @@ public enum ThreadPool {
             DispatchQueue.concurrentPerform(iterations: chunks) { c in
                 let start = c * chunkSize
                 let end = min(count, start + chunkSize)
-                if start < end { inMode(mode) { box.value(start..<end) } }
+                if start < end { DenormalFlushing.run(inMode: mode) { box.value(start..<end) } }
             }
         }
     }
@@ -82,20 +83,10 @@ public enum ThreadPool {
         let mode = descent_fp_state()
         withoutActuallyEscaping(body) { body in
             let box = UncheckedSendable(body)
-            DispatchQueue.concurrentPerform(iterations: count) { i in inMode(mode) { box.value(i) } }
+            DispatchQueue.concurrentPerform(iterations: count) { i in DenormalFlushing.run(inMode: mode) { box.value(i) } }
         }
     }
 
-    /// Runs `body` in the floating-point mode `mode` (the parallel region's caller's), restoring this
-    /// thread's own mode after.
-    @inlinable
-    static func inMode(_ mode: UInt32, _ body: () -> Void) {
-        let own = descent_fp_state()
-        if own == mode { return body() }
-        descent_set_fp_state(mode)
-        body()
-        descent_set_fp_state(own)
-    }
 }
 
 /// Wraps a value to cross into a parallel region.

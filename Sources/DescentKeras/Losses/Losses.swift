@@ -208,9 +208,8 @@ public enum Losses {
         }
         return Autodiff.recordBinary(op, logits, labels, losses, backward: { g in
             let upstream = try g.expandingDims(at: -1)
-            let softmaxMinusLabels = try backprop.map { Losses.differentiableBackprop($0, logits: logits) }
-                ?? logits.softmax(axis: -1) - labels
-            return [.dense(try upstream * softmaxMinusLabels),
+            // `backprop` exists whenever the logits are tracked; untracked logits get no gradient.
+            return [try backprop.map { .dense(try upstream * Losses.differentiableBackprop($0, logits: logits)) },
                     .dense(try upstream * -logits.logSoftmax(axis: -1))]
         })
     }
@@ -256,15 +255,9 @@ public enum Losses {
                                                 outShape, backprop: tracked)
         case .int64: preconditionFailure("checked above")
         }
-        let labelIndices = indices
+        // Recorded only when the logits are tracked, and then `backprop` was computed.
         return Autodiff.recordUnary(op, logits, losses, backward: { g in
-            let softmaxMinusOnehot: Tensor
-            if let backprop { softmaxMinusOnehot = Losses.differentiableBackprop(backprop, logits: logits) } else {
-                let onehot = try Tensor.oneHot(Tensor(shape: outShape, scalars: labelIndices.map(Int64.init)),
-                                               depth: classes, dtype: logits.dtype)
-                softmaxMinusOnehot = try logits.softmax(axis: -1) - onehot
-            }
-            return [.dense(try g.expandingDims(at: -1) * softmaxMinusOnehot)]
+            [try backprop.map { .dense(try g.expandingDims(at: -1) * Losses.differentiableBackprop($0, logits: logits)) }]
         })
     }
 

@@ -57,7 +57,7 @@ open class Optimizer {
     private var kernelSlotCacheNames: [String] = []
     /// The kernel slots of the variables of the last list built (`lastBuiltIDs`), by position: the
     /// common case of the same list every step needs no dictionary look-up.
-    private var positionalKernelSlots: [[Variable]] = []
+    private var positionalKernelSlots: [[Variable]?] = []
     /// The ids of the variables the last `applyGradients` built, while no slot has been created since:
     /// a built-in (deterministic `createSlots`) skips re-building the same list.
     private var lastBuiltIDs: [Int] = []
@@ -374,9 +374,10 @@ open class Optimizer {
         guard let kernel = denseKernel(for: coefficients) else {
             throw OptimizerError.notImplemented(optimizer: name, method: "resourceApplyDense")
         }
-        var batch = DenseJobBatch(capacity: 1, slotCount: denseKernelSlotNames.count)
-        batch.append(gradient: gradient.unsafeStorage, variable: variable,
-                     slots: try kernelSlots(of: variable, denseKernelSlotNames))
+        let slotNames = denseKernelSlotNames
+        useKernelSlotNames(slotNames)
+        var batch = DenseJobBatch(capacity: 1, slotCount: slotNames.count)
+        batch.append(gradient: gradient.unsafeStorage, variable: variable, slots: try kernelSlots(of: variable))
         withExtendedLifetime(gradient) { batch.run(kernel) }
     }
 
@@ -518,18 +519,12 @@ open class Optimizer {
             if let c = coefficients[.float64] { kernel64 = denseKernel(for: c) }
         }
         let slotNames = kernel32 != nil || kernel64 != nil ? denseKernelSlotNames : []
-        if slotNames != kernelSlotCacheNames {
-            kernelSlotCache.removeAll()
-            positionalKernelSlots.removeAll()
-            kernelSlotCacheNames = slotNames
-        }
-        // The list built last, in the same order (the usual training loop): slots by position.
+        useKernelSlotNames(slotNames)
+        // The list built last, in the same order (the usual training loop): slots by position, filled
+        // the first time each position has a dense gradient.
         let positional = kernel32 != nil || kernel64 != nil ? Optimizer.sameVariables(variables, lastBuiltIDs) : false
         if positional && positionalKernelSlots.count != variables.count {
-            positionalKernelSlots = try variables.indices.map { i -> [Variable] in
-                guard case .dense = grads[i] else { return [] }
-                return try kernelSlots(of: variables[i], slotNames)
-            }
+            positionalKernelSlots = Array(repeating: nil, count: variables.count)
         }
         var batch32 = DenseJobBatch(capacity: kernel32 == nil ? 0 : variables.count, slotCount: slotNames.count)
         var batch64 = DenseJobBatch(capacity: kernel64 == nil ? 0 : variables.count, slotCount: slotNames.count)
@@ -542,10 +537,12 @@ open class Optimizer {
                 try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, coefficients[v.dtype]!)
             case .dense(let t):
                 if v.constraint != nil { hasConstraint = true }
-                // A position cached while this variable's gradient was sparse holds no slots: look them up.
                 func slots() throws -> [Variable] {
-                    if positional && positionalKernelSlots[i].count == slotNames.count { return positionalKernelSlots[i] }
-                    return try kernelSlots(of: v, slotNames)
+                    guard positional else { return try kernelSlots(of: v) }
+                    if let cached = positionalKernelSlots[i] { return cached }
+                    let found = try kernelSlots(of: v)
+                    positionalKernelSlots[i] = found
+                    return found
                 }
                 if v.dtype == .float32, kernel32 != nil {
                     batch32.append(gradient: t.unsafeStorage, variable: v, slots: try slots())
@@ -568,14 +565,19 @@ open class Optimizer {
         }
     }
 
-    /// The kernel slots of `variable` (named `slotNames`), looked up once per variable, then cached.
-    private func kernelSlots(of variable: Variable, _ slotNames: [String]) throws -> [Variable] {
-        if slotNames != kernelSlotCacheNames {
-            kernelSlotCache.removeAll()
-            positionalKernelSlots.removeAll()
-            kernelSlotCacheNames = slotNames
-        }
+    /// Makes the kernel-slot caches hold the slots named `slotNames` (emptied when the names change).
+    private func useKernelSlotNames(_ slotNames: [String]) {
+        guard slotNames != kernelSlotCacheNames else { return }
+        kernelSlotCache.removeAll()
+        positionalKernelSlots.removeAll()
+        kernelSlotCacheNames = slotNames
+    }
+
+    /// The kernel slots of `variable` (named as set by ``useKernelSlotNames(_:)``), looked up once per
+    /// variable, then cached.
+    private func kernelSlots(of variable: Variable) throws -> [Variable] {
         if let cached = kernelSlotCache[variable.id] { return cached }
+        let slotNames = kernelSlotCacheNames
         guard slotNames.count <= DenseJobBatch.maxSlots else {
             throw OptimizerError.invalidArgument(
                 field: "denseKernelSlotNames",

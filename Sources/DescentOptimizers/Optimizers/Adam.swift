@@ -116,13 +116,8 @@ open class Adam: Optimizer {
                 g: values.unsafeStorage.base.assumingMemoryBound(to: T.self),
                 beta1: beta1, beta2: beta2, oneMinusBeta1: omb1, oneMinusBeta2: omb2, lr: lr, epsilon: eps)
             ThreadPool.parallelFor(rows, grain: max(1, (1 << 15) / max(row, 1)), alignment: 1) { rowRange in
-                // The first gradient row at or after this chunk's start.
-                var lo = 0, hi = sortedRows.count
-                while lo < hi {
-                    let mid = (lo + hi) / 2
-                    if sortedRows[mid] < rowRange.lowerBound { lo = mid + 1 } else { hi = mid }
-                }
-                var k = lo, r = rowRange.lowerBound
+                // From the first gradient row at or after this chunk's start.
+                var k = sortedRows.lowerBound(of: rowRange.lowerBound), r = rowRange.lowerBound
                 while r < rowRange.upperBound {
                     let next = k < sortedRows.count ? Swift.min(sortedRows[k], rowRange.upperBound) : rowRange.upperBound
                     if next > r {
@@ -131,7 +126,7 @@ open class Adam: Optimizer {
                     } else {
                         var last = k + 1
                         while last < sortedRows.count && sortedRows[last] == r { last += 1 }
-                        table.addAndStep(r * row..<(r + 1) * row, gradientRows: order[k..<last].map { $0 * row })
+                        table.addAndStep(r * row..<(r + 1) * row, gradientRows: order[k..<last], rowSize: row)
                         k = last
                         r += 1
                     }
@@ -260,13 +255,13 @@ struct SparseAdamTable<T: FloatingElement>: @unchecked Sendable {
         }
     }
 
-    /// One row with gradient rows `g[gradientRows[k]...]` (one, unless an index was repeated):
+    /// One row with the gradient rows `gradientRows` of `g` (one, unless an index was repeated):
     /// `m ← m·β₁ + g·(1 − β₁)`, `v ← v·β₂ + g²·(1 − β₂)` (each repeat added in turn), then the step.
-    func addAndStep(_ range: Range<Int>, gradientRows: [Int]) {
+    func addAndStep(_ range: Range<Int>, gradientRows: ArraySlice<Int>, rowSize: Int) {
         for (j, i) in range.enumerated() {
             var mi = m[i] * beta1, vi = v[i] * beta2
-            for start in gradientRows {
-                let gj = g[start + j]
+            for gradientRow in gradientRows {
+                let gj = g[gradientRow * rowSize + j]
                 mi += gj * oneMinusBeta1
                 vi += (gj * gj) * oneMinusBeta2
             }
