@@ -5,6 +5,15 @@ import Synchronization
 public protocol VariableConstraint: Sendable {
     /// Returns the constrained value (same shape and dtype as `value`).
     func apply(to value: Tensor) throws -> Tensor
+    /// Throws if the constraint cannot apply to a variable of `shape` (e.g. a norm axis beyond its
+    /// rank). Optimizers call it before updating any variable, so that a step that would fail in the
+    /// constraint changes nothing. The default accepts every shape.
+    func validate(for shape: [Int]) throws
+}
+
+extension VariableConstraint {
+    /// Accepts every shape.
+    public func validate(for shape: [Int]) throws {}
 }
 
 /// A constraint given as a closure.

@@ -16,7 +16,7 @@ final class SignDescent: Optimizer {
         for v in variables { try addSlot(v, "count") }
     }
     override func resourceApplyDense(_ g: Tensor, _ v: Variable, _ c: Coefficients) throws {
-        let lr = c["lr_t"].value
+        let lr = try c["lr_t"].value
         try v.assignSub(try g.sign() * lr)
         try slot(for: v, named: "count").assignAdd(try Tensor.ones(shape: v.shape, dtype: v.dtype))
     }

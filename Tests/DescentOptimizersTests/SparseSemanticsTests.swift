@@ -66,9 +66,9 @@ import Testing
         var vhat = amsgrad ? try floats(opt.slot(for: table, named: "vhat").untrackedValue) : []
         try opt.applyGradients([(step, table)])
         let c = try #require(opt.coefficients)
-        let b1 = c["beta_1_t"].value(as: Float.self), b2 = c["beta_2_t"].value(as: Float.self)
-        let omb1 = c["one_minus_beta_1_t"].value(as: Float.self), omb2 = c["one_minus_beta_2_t"].value(as: Float.self)
-        let lr = c["lr"].value(as: Float.self), eps = c["epsilon"].value(as: Float.self)
+        let b1 = try c["beta_1_t"].value(as: Float.self), b2 = try c["beta_2_t"].value(as: Float.self)
+        let omb1 = try c["one_minus_beta_1_t"].value(as: Float.self), omb2 = try c["one_minus_beta_2_t"].value(as: Float.self)
+        let lr = try c["lr"].value(as: Float.self), eps = try c["epsilon"].value(as: Float.self)
         // Keras: duplicates summed (first-occurrence order), m ← m·β₁, v ← v·β₂, scatter-add, then the step.
         let slices = try #require(step.indexedSlices)
         let unique = deduplicate ? slices.deduplicated() : slices

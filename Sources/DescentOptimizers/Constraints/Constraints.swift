@@ -27,6 +27,23 @@ public enum ConstraintAxis: Sendable, Equatable, ExpressibleByIntegerLiteral, Ex
     public init(integerLiteral value: Int) { self = .axis(value) }
     public init(arrayLiteral elements: Int...) { self = .axes(elements) }
     var list: [Int] { switch self { case .axis(let a): return [a]; case .axes(let a): return a } }
+
+    /// Throws unless every axis names a distinct dimension of a tensor of `shape` (`-rank..<rank`, as the
+    /// norm's reduction requires).
+    func validate(for shape: [Int], owner: String) throws {
+        var seen: [Int] = []
+        for a in list {
+            let n = a < 0 ? a + shape.count : a
+            guard n >= 0 && n < shape.count else {
+                throw OptimizerError.invalidArgument(
+                    field: "axis", message: "\(owner) axis \(a) is out of range for a variable of rank \(shape.count) (shape \(shape))")
+            }
+            guard !seen.contains(n) else {
+                throw OptimizerError.invalidArgument(field: "axis", message: "\(owner) lists axis \(a) twice (shape \(shape))")
+            }
+            seen.append(n)
+        }
+    }
     var json: JSONValue { switch self { case .axis(let a): return .int(a); case .axes(let a): return .array(a.map { .int($0) }) } }
 
     static func read(_ v: JSONValue?, owner: String) throws -> ConstraintAxis {
@@ -71,6 +88,8 @@ public struct MaxNorm: KerasConstraint {
         let desired = try norms.clipped(min: 0, max: maxValue.value)
         return try w * (desired / (norms + constraintEpsilon))
     }
+    /// Throws unless ``axis`` fits a variable of `shape`.
+    public func validate(for shape: [Int]) throws { try axis.validate(for: shape, owner: "MaxNorm") }
     public var className: String { "MaxNorm" }
     public var config: JSONObject { ["max_value": maxValue.json, "axis": axis.json] }
 }
@@ -80,6 +99,8 @@ public struct UnitNorm: KerasConstraint {
     public var axis: ConstraintAxis
     public init(axis: ConstraintAxis = 0) { self.axis = axis }
     public func apply(to w: Tensor) throws -> Tensor { try w / (columnNorms(w, axis) + constraintEpsilon) }
+    /// Throws unless ``axis`` fits a variable of `shape`.
+    public func validate(for shape: [Int]) throws { try axis.validate(for: shape, owner: "UnitNorm") }
     public var className: String { "UnitNorm" }
     public var config: JSONObject { ["axis": axis.json] }
 }
@@ -101,6 +122,8 @@ public struct MinMaxNorm: KerasConstraint {
         let desired = try norms.clipped(min: minValue.value, max: maxValue.value) * rate.value + norms * (1 - rate.value)
         return try w * (desired / (norms + constraintEpsilon))
     }
+    /// Throws unless ``axis`` fits a variable of `shape`.
+    public func validate(for shape: [Int]) throws { try axis.validate(for: shape, owner: "MinMaxNorm") }
     public var className: String { "MinMaxNorm" }
     public var config: JSONObject {
         ["min_value": minValue.json, "max_value": maxValue.json, "rate": rate.json, "axis": axis.json]

@@ -4,19 +4,23 @@ import DescentTensor
 /// sparse ones (for sparse gradients with repeated indices the norms are taken over the un-summed rows,
 /// as TensorFlow does).
 public enum GradientClipping {
-    /// `tf.clip_by_value(g, -c, c)`: `min(g, c)`, then `max(·, -c)`.
+    /// `tf.clip_by_value(g, -c, c)`: `min(g, c)`, then `max(·, -c)`. NaN elements stay NaN; ±Inf become ±c.
     public static func clipByValue(_ g: Gradient, _ c: Double) throws -> Gradient {
         try mapValues(g) { try $0.untracked.minimum(c).maximum(-c).untracked }
     }
 
     /// `tf.clip_by_norm(g, c)`: `g · c / max(‖g‖, c)` (‖g‖ over the whole tensor).
+    ///
+    /// As in TensorFlow, a NaN norm (some element NaN) makes every element NaN (`tf.maximum` propagates
+    /// NaN), and an infinite norm (an infinite element, or squares overflowing) makes the finite
+    /// elements 0 and the infinite ones NaN.
     public static func clipByNorm(_ g: Gradient, _ c: Double) throws -> Gradient {
         try mapValues(g) { t in
             let t = t.untracked
             let sumSquares = TypedScalar(try t.squared().sum().item(), t.dtype)
             let norm = sumSquares.value > 0 ? sumSquares.squareRoot() : sumSquares
             let clip = TypedScalar(max(c, 0), t.dtype)
-            let denominator = norm.value > clip.value ? norm : clip
+            let denominator = norm.value.isNaN || norm.value > clip.value ? norm : clip
             return try ((t * clip.value) / denominator.value).untracked
         }
     }

@@ -41,7 +41,7 @@ open class Optimizer {
     /// Sums gradients across replicas before clipping (identity on one replica).
     public let gradientAggregator: GradientAggregator
     /// Whether `gradientAggregator` is the default (the identity on one replica): its call is skipped.
-    private let aggregatesByIdentity: Bool
+    let aggregatesByIdentity: Bool
     /// Functions applied to the gradients after clipping, in order.
     public let gradientTransformers: [GradientTransformer]
 
@@ -53,14 +53,22 @@ open class Optimizer {
     private var slotStore: [Int: [(name: String, variable: Variable)]] = [:]
     /// The kernel slots of each variable (by id) in `kernelSlotCacheNames` order, so a fused update does
     /// not look slots up by name every step. Cleared whenever a slot is created.
-    private var kernelSlotCache: [Int: [Variable]] = [:]
-    private var kernelSlotCacheNames: [String] = []
-    /// The kernel slots of the variables of the last list built (`lastBuiltIDs`), by position: the
-    /// common case of the same list every step needs no dictionary look-up.
-    private var positionalKernelSlots: [[Variable]?] = []
-    /// The ids of the variables the last `applyGradients` built, while no slot has been created since:
-    /// a built-in (deterministic `createSlots`) skips re-building the same list.
-    private var lastBuiltIDs: [Int] = []
+    var kernelSlotCache: [Int: [Variable]] = [:]
+    var kernelSlotCacheNames: [String] = []
+    /// The kernel slots of the variables of the last list (`lastListIDs`), by position: the common case
+    /// of the same list every step needs no dictionary look-up. Cleared whenever a slot is created.
+    var positionalKernelSlots: [[Variable]?] = []
+    /// Whether every position of `positionalKernelSlots` is filled (no per-step look-up needed).
+    var positionalKernelSlotsComplete = false
+    /// The ids of the variables of the last `applyGradients` list, in order: the key of the per-list
+    /// caches below and of `positionalKernelSlots`.
+    var lastListIDs: [Int] = []
+    /// For the last list: `nil` when no variable occurs twice, else the positions of each "wave" (the
+    /// first occurrence of every variable in wave 0, the second in wave 1, ...), each in list order.
+    var lastListWaves: [[Int]]?
+    /// Whether the last list was built and no slot was created since: a built-in (deterministic
+    /// `createSlots`) skips re-building the same list.
+    var lastListBuilt = false
     /// The optimizer's variables in creation order: `iterations` first, then slots.
     public private(set) var weights: [Variable] = []
     /// Slot names in the order they were first added.
@@ -266,9 +274,17 @@ open class Optimizer {
         weights.append(variable)
     }
 
-    /// The current value of `iterations`.
+    /// The current value of `iterations`, read as the `int64` it is (exact for every count, including
+    /// `Int64.max` and the wrapped-around values after it).
     public var iterationCount: Int64 {
-        Int64((try? iterations.untrackedValue.item()) ?? 0)
+        // `iterations` is an int64 scalar by construction (`setIterations` checks it).
+        (try? iterations.untrackedValue.withUnsafeBufferPointer(as: Int64.self) { $0.first ?? 0 }) ?? 0
+    }
+
+    /// `iterations` before this step without creating the variable (0 when it does not exist yet).
+    var currentIteration: Int64 {
+        guard let v = iterationsVariable else { return 0 }
+        return (try? v.untrackedValue.withUnsafeBufferPointer(as: Int64.self) { $0.first ?? 0 }) ?? 0
     }
 
     /// The optimizer's variables (Keras' `variables()`): the same list as ``weights``.
@@ -278,20 +294,37 @@ open class Optimizer {
     public func getWeights() -> [Tensor] { weights.map(\.untrackedValue) }
 
     /// Assigns values to ``weights`` in order (Keras' `set_weights`). The optimizer must be built first
-    /// (``build(_:)`` or one ``applyGradients(_:)``).
-    /// - Throws: ``OptimizerError/weightCountMismatch(optimizer:expected:given:)`` or
-    ///   ``OptimizerError/weightShapeMismatch(weight:expected:given:)`` naming the weight.
+    /// (``build(_:)`` or one ``applyGradients(_:)``). The whole list is checked before any weight is
+    /// assigned: a call that throws changes nothing.
+    /// - Throws: ``OptimizerError/weightCountMismatch(optimizer:expected:given:)``,
+    ///   ``OptimizerError/weightShapeMismatch(weight:expected:given:)`` or
+    ///   ``OptimizerError/invalidWeightValue(weight:message:)`` (a floating-point value for the `int64`
+    ///   iteration count that is not a whole number in its range) naming the weight.
     open func setWeights(_ values: [Tensor]) throws {
         guard values.count == weights.count else {
             throw OptimizerError.weightCountMismatch(optimizer: name, expected: weights.count, given: values.count)
         }
-        for (w, v) in zip(weights, values) where w.shape != v.shape {
-            throw OptimizerError.weightShapeMismatch(weight: w.name, expected: w.shape, given: v.shape)
+        for (w, v) in zip(weights, values) {
+            guard w.shape == v.shape else {
+                throw OptimizerError.weightShapeMismatch(weight: w.name, expected: w.shape, given: v.shape)
+            }
+            if w.dtype == .int64 && v.dtype != .int64 {
+                // Exactly representable: whole numbers in [-2^63, 2^63).
+                if let bad = v.doubles.first(where: { !($0.rounded(.towardZero) == $0 && $0 >= -0x1p63 && $0 < 0x1p63) }) {
+                    throw OptimizerError.invalidWeightValue(
+                        weight: w.name, message: "\(bad) is not an int64 value (expected a whole number in [-2^63, 2^63); pass an int64 tensor for large counts)")
+                }
+            }
         }
+        // Cannot fail: shapes were checked and the cast gives the weight's dtype.
         for (w, v) in zip(weights, values) { try w.assign(v.cast(to: w.dtype)) }
     }
 
     /// Adds a non-slot variable to ``weights`` (Keras' `add_weight`).
+    ///
+    /// Weights and slots created during an ``applyGradients(_:)`` or ``build(_:)`` call that throws are
+    /// removed from ``weights`` again: a subclass that keeps a reference to one (as Nadam keeps its
+    /// momentum cache) re-creates it in ``createSlots(for:)`` when it is no longer in ``weights``.
     @discardableResult
     public func addWeight(name: String, shape: [Int], dtype: DType = .float32, initializer: SlotInitializer = .zeros,
                           trainable: Bool = false) throws -> Variable {
@@ -312,11 +345,47 @@ open class Optimizer {
         let value = try initializer.makeValue(shape: shape ?? variable.shape, dtype: variable.dtype)
         let slot = Variable(value, name: "\(name)/\(variable.name)/\(slotName)", trainable: false)
         slotStore[variable.id, default: []].append((slotName, slot))
-        kernelSlotCache.removeAll()
-        positionalKernelSlots.removeAll()
-        lastBuiltIDs = []
+        invalidateSlotCaches()
         weights.append(slot)
         return slot
+    }
+
+    /// Forgets the cached slot look-ups (after a slot was created or removed).
+    func invalidateSlotCaches() {
+        kernelSlotCache.removeAll()
+        positionalKernelSlots.removeAll()
+        positionalKernelSlotsComplete = false
+        lastListBuilt = false
+    }
+
+    /// How far ``weights`` reached before a call that may create weights (see ``rollBackWeights(to:)``).
+    struct WeightsMark {
+        let weightCount: Int
+        let slotNameCount: Int
+        let hadIterations: Bool
+    }
+
+    /// The current extent of ``weights``, `iterations` and ``slotNames``.
+    var weightsMark: WeightsMark {
+        WeightsMark(weightCount: weights.count, slotNameCount: slotNames.count, hadIterations: iterationsVariable != nil)
+    }
+
+    /// Removes the weights, slots, slot names and `iterations` created since `mark`, so that a call that
+    /// throws leaves the optimizer as it found it.
+    func rollBackWeights(to mark: WeightsMark) {
+        guard weights.count > mark.weightCount || slotNames.count > mark.slotNameCount
+            || (!mark.hadIterations && iterationsVariable != nil) else { return }
+        let removed = Set(weights[mark.weightCount...].map(ObjectIdentifier.init))
+        weights.removeSubrange(mark.weightCount...)
+        slotNames.removeSubrange(mark.slotNameCount...)
+        if !mark.hadIterations { iterationsVariable = nil }
+        if !removed.isEmpty {
+            for (id, slots) in slotStore {
+                let kept = slots.filter { !removed.contains(ObjectIdentifier($0.variable)) }
+                if kept.count != slots.count { slotStore[id] = kept.isEmpty ? nil : kept }
+            }
+        }
+        invalidateSlotCaches()
     }
 
     /// The slot `slotName` of `variable` (Keras' `get_slot`).
@@ -334,7 +403,26 @@ open class Optimizer {
 
     /// Creates `iterations`, the hyperparameter variables and the slots of `variables` (Keras'
     /// `_create_all_weights`), so that ``setWeights(_:)`` can load a saved state before training.
+    ///
+    /// The variables are checked first; if ``createSlots(for:)`` throws, the weights it created are
+    /// removed again, so a call that throws leaves ``weights`` unchanged.
+    /// - Throws: ``OptimizerError/gradientMismatch(variable:message:)`` for a variable that is not
+    ///   floating-point, or what ``createSlots(for:)`` throws.
     public func build(_ variables: [Variable]) throws {
+        for v in variables where !v.dtype.isFloatingPoint {
+            throw OptimizerError.gradientMismatch(variable: v.name, message: "cannot update a variable of dtype \(v.dtype)")
+        }
+        let mark = weightsMark
+        do {
+            try buildUnchecked(variables)
+        } catch {
+            rollBackWeights(to: mark)
+            throw error
+        }
+    }
+
+    /// ``build(_:)`` for variables already checked, without the roll-back (the caller's).
+    func buildUnchecked(_ variables: [Variable]) throws {
         _ = iterations
         createHypersIfNeeded()
         try createSlots(for: variables)
@@ -349,7 +437,7 @@ open class Optimizer {
     /// Runs once per dtype per ``applyGradients(_:)``, before any update.
     open func prepare(_ coefficients: inout Coefficients) throws {
         if hypers.contains(where: { $0.name == "learning_rate" }) {
-            coefficients["lr_t"] = try decayedLearningRate(coefficients.dtype)
+            coefficients.set("lr_t", try decayedLearningRate(coefficients.dtype))
         }
     }
 
@@ -357,8 +445,16 @@ open class Optimizer {
     /// any update (Nadam advances its momentum cache here).
     open func willApply(coefficients: [DType: Coefficients], variables: [Variable]) throws {}
 
-    /// A fused kernel for dense updates with these coefficients (built-ins), or `nil`.
-    open func denseKernel(for coefficients: Coefficients) -> DenseKernel? { nil }
+    /// A fused kernel for dense updates with these coefficients (built-ins), or `nil`. Read every
+    /// coefficient here, before returning the closure: ``applyGradients(_:)`` builds the kernels before
+    /// any variable is written, so a missing coefficient fails the call without a partial update.
+    open func denseKernel(for coefficients: Coefficients) throws -> DenseKernel? { nil }
+
+    /// Checks, before any variable is written, that this step's sparse updates can run with these
+    /// coefficients (called once per dtype that has a sparse gradient, after ``prepare(_:)``). Throw here
+    /// rather than in ``resourceApplySparse(_:_:_:_:)``, so that a failing step changes nothing. Ftrl
+    /// checks its kernel's argument ranges here. The default checks nothing.
+    open func validateSparseUpdates(_ coefficients: Coefficients) throws {}
 
     /// Whether ``applyGradients(_:)`` sends all dense variables through ``denseKernel(for:)`` in one
     /// parallel pass instead of calling ``resourceApplyDense(_:_:_:)`` per variable. Built-ins return
@@ -371,7 +467,7 @@ open class Optimizer {
 
     /// Applies a dense gradient to one variable (Keras' `_resource_apply_dense`).
     open func resourceApplyDense(_ gradient: Tensor, _ variable: Variable, _ coefficients: Coefficients) throws {
-        guard let kernel = denseKernel(for: coefficients) else {
+        guard let kernel = try denseKernel(for: coefficients) else {
             throw OptimizerError.notImplemented(optimizer: name, method: "resourceApplyDense")
         }
         let slotNames = denseKernelSlotNames
@@ -393,231 +489,6 @@ open class Optimizer {
                                                   _ coefficients: Coefficients) throws {
         let unique = try IndexedSlices(values: values, indices: indices, denseShape: variable.shape).deduplicated()
         try resourceApplySparse(unique.values, variable, unique.indices, coefficients)
-    }
-
-    // MARK: - Applying gradients
-
-    /// Applies gradients to variables (Keras' `apply_gradients`) and returns the new `iterations`.
-    ///
-    /// Pairs whose gradient is `nil` are skipped with a warning. Gradients are aggregated
-    /// (`experimentalAggregateGradients`), clipped, then applied; `iterations` is incremented once.
-    /// - Throws: ``OptimizerError/noGradients(variables:)`` when no pair has a gradient, and
-    ///   ``OptimizerError/gradientMismatch(variable:message:)`` for a gradient whose shape or dtype
-    ///   differs from its variable's.
-    @discardableResult
-    public func applyGradients(_ gradsAndVars: [(Gradient?, Variable)],
-                               experimentalAggregateGradients: Bool = true) throws -> Int64 {
-        if gradsAndVars.isEmpty { return iterationCount }
-        // One pass splits the pairs into parallel arrays (copying a (Gradient, Variable) tuple is costly:
-        // the hot path below touches no tuples) and checks every gradient against its variable.
-        var grads: [Gradient] = [], variables: [Variable] = []
-        grads.reserveCapacity(gradsAndVars.count)
-        variables.reserveCapacity(gradsAndVars.count)
-        var missing: [String] = []
-        var hasFloat32 = false, hasFloat64 = false
-        for (g, v) in gradsAndVars {
-            guard let g else { missing.append(v.name); continue }
-            grads.append(g)
-            variables.append(v)
-            if v.dtype == .float32 { hasFloat32 = true } else { hasFloat64 = true }
-        }
-        if grads.isEmpty { throw OptimizerError.noGradients(variables: gradsAndVars.map { $0.1.name }) }
-        if !missing.isEmpty {
-            Optimizer.warn("Gradients do not exist for variables [\(missing.map { "'\($0)'" }.joined(separator: ", "))] when minimizing the loss.")
-        }
-        for i in grads.indices { try checkGradient(grads[i], for: variables[i]) }
-        if fusesDenseUpdates {
-            // Built-ins create their slots deterministically from the list: build it once.
-            if !Optimizer.sameVariables(variables, lastBuiltIDs) {
-                try build(variables)
-                lastBuiltIDs = variables.map { $0.id }
-                positionalKernelSlots.removeAll()
-            }
-        } else {
-            try build(variables)
-        }
-
-        var coefficients: [DType: Coefficients] = [:]
-        for (dtype, present) in [(DType.float32, hasFloat32), (.float64, hasFloat64)] where present {
-            var c = Coefficients(dtype: dtype, iteration: iterationCount)
-            try prepare(&c)
-            coefficients[dtype] = c
-        }
-        try willApply(coefficients: coefficients, variables: variables)
-
-        let aggregates = experimentalAggregateGradients && !aggregatesByIdentity
-        if aggregates || clipvalue != nil || clipnorm != nil || globalClipnorm != nil || !gradientTransformers.isEmpty {
-            var pairs = Array(zip(grads, variables))
-            if aggregates {
-                pairs = try gradientAggregator(pairs).compactMap { g, v in g.map { ($0, v) } }
-            }
-            pairs = try transformGradients(pairs)
-            for t in gradientTransformers { pairs = try t(pairs) }
-            grads = pairs.map { $0.0 }
-            variables = pairs.map { $0.1 }
-        }
-        // Updates run with denormals flushed to zero, as TensorFlow's CPU kernels do (see DenormalFlushing).
-        try DenormalFlushing.run { try distributedApply(grads, variables, coefficients) }
-        try iterations.assignAdd(Tensor(Int64(1)))
-        return iterationCount
-    }
-
-    /// Whether `variables` are, in order, the variables with these ids.
-    private static func sameVariables(_ variables: [Variable], _ ids: [Int]) -> Bool {
-        guard variables.count == ids.count else { return false }
-        for i in variables.indices where variables[i].id != ids[i] { return false }
-        return true
-    }
-
-    /// Applies gradients given beside their variables.
-    @discardableResult
-    public func applyGradients(_ gradients: [Gradient?], to variables: [Variable]) throws -> Int64 {
-        guard gradients.count == variables.count else {
-            throw OptimizerError.invalidArgument(field: "gradients", message: "\(gradients.count) gradients for \(variables.count) variables")
-        }
-        return try applyGradients(Array(zip(gradients, variables)))
-    }
-
-    /// Applies dense gradients given as tensors.
-    @discardableResult
-    public func applyGradients(_ gradsAndVars: [(Tensor, Variable)]) throws -> Int64 {
-        try applyGradients(gradsAndVars.map { (Gradient.dense($0.0), $0.1) })
-    }
-
-    private func checkGradient(_ g: Gradient, for v: Variable) throws {
-        guard v.dtype.isFloatingPoint else {
-            throw OptimizerError.gradientMismatch(variable: v.name, message: "cannot update a variable of dtype \(v.dtype)")
-        }
-        guard g.dtype == v.dtype else {
-            throw OptimizerError.gradientMismatch(variable: v.name, message: "gradient dtype \(g.dtype) does not match the variable's \(v.dtype)")
-        }
-        guard g.shape == v.shape else {
-            throw OptimizerError.gradientMismatch(variable: v.name, message: "gradient shape \(g.shape) does not match the variable's \(v.shape)")
-        }
-    }
-
-    /// Keras' `_transform_gradients`: clipvalue, then clipnorm, then global clipnorm.
-    func transformGradients(_ pairs: [(Gradient, Variable)]) throws -> [(Gradient, Variable)] {
-        if clipvalue == nil && clipnorm == nil && globalClipnorm == nil { return pairs }
-        var pairs = pairs
-        if let c = clipvalue { pairs = try pairs.map { (try GradientClipping.clipByValue($0.0, c), $0.1) } }
-        if let c = clipnorm { pairs = try pairs.map { (try GradientClipping.clipByNorm($0.0, c), $0.1) } }
-        if let c = globalClipnorm {
-            let clipped = try GradientClipping.clipByGlobalNorm(pairs.map { $0.0 }, c)
-            pairs = Array(zip(clipped, pairs.map { $0.1 }))
-        }
-        return pairs
-    }
-
-    /// Updates every variable: dense ones through the fused kernel in one parallel pass (or one by one),
-    /// sparse ones one by one; then constraints, in list order.
-    private func distributedApply(_ grads: [Gradient], _ variables: [Variable],
-                                  _ coefficients: [DType: Coefficients]) throws {
-        var kernel32: DenseKernel?, kernel64: DenseKernel?
-        if fusesDenseUpdates {
-            if let c = coefficients[.float32] { kernel32 = denseKernel(for: c) }
-            if let c = coefficients[.float64] { kernel64 = denseKernel(for: c) }
-        }
-        let slotNames = kernel32 != nil || kernel64 != nil ? denseKernelSlotNames : []
-        useKernelSlotNames(slotNames)
-        // The list built last, in the same order (the usual training loop): slots by position, filled
-        // the first time each position has a dense gradient.
-        let positional = kernel32 != nil || kernel64 != nil ? Optimizer.sameVariables(variables, lastBuiltIDs) : false
-        if positional && positionalKernelSlots.count != variables.count {
-            positionalKernelSlots = Array(repeating: nil, count: variables.count)
-        }
-        var batch32 = DenseJobBatch(capacity: kernel32 == nil ? 0 : variables.count, slotCount: slotNames.count)
-        var batch64 = DenseJobBatch(capacity: kernel64 == nil ? 0 : variables.count, slotCount: slotNames.count)
-        var hasConstraint = false
-        for i in variables.indices {
-            let v = variables[i]
-            switch grads[i] {
-            case .sparse(let slices):
-                if v.constraint != nil { throw OptimizerError.constraintWithSparseGradient(variable: v.name) }
-                try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, coefficients[v.dtype]!)
-            case .dense(let t):
-                if v.constraint != nil { hasConstraint = true }
-                func slots() throws -> [Variable] {
-                    guard positional else { return try kernelSlots(of: v) }
-                    if let cached = positionalKernelSlots[i] { return cached }
-                    let found = try kernelSlots(of: v)
-                    positionalKernelSlots[i] = found
-                    return found
-                }
-                if v.dtype == .float32, kernel32 != nil {
-                    batch32.append(gradient: t.unsafeStorage, variable: v, slots: try slots())
-                } else if v.dtype == .float64, kernel64 != nil {
-                    batch64.append(gradient: t.unsafeStorage, variable: v, slots: try slots())
-                } else {
-                    try resourceApplyDense(t.untracked, v, coefficients[v.dtype]!)
-                }
-            }
-        }
-        withExtendedLifetime(grads) {
-            if let kernel32, !batch32.isEmpty { batch32.run(kernel32) }
-            if let kernel64, !batch64.isEmpty { batch64.run(kernel64) }
-        }
-        guard hasConstraint else { return }
-        for i in variables.indices {
-            if case .dense = grads[i], let constraint = variables[i].constraint {
-                try variables[i].assign(try constraint.apply(to: variables[i].untrackedValue).untracked)
-            }
-        }
-    }
-
-    /// Makes the kernel-slot caches hold the slots named `slotNames` (emptied when the names change).
-    private func useKernelSlotNames(_ slotNames: [String]) {
-        guard slotNames != kernelSlotCacheNames else { return }
-        kernelSlotCache.removeAll()
-        positionalKernelSlots.removeAll()
-        kernelSlotCacheNames = slotNames
-    }
-
-    /// The kernel slots of `variable` (named as set by ``useKernelSlotNames(_:)``), looked up once per
-    /// variable, then cached.
-    private func kernelSlots(of variable: Variable) throws -> [Variable] {
-        if let cached = kernelSlotCache[variable.id] { return cached }
-        let slotNames = kernelSlotCacheNames
-        guard slotNames.count <= DenseJobBatch.maxSlots else {
-            throw OptimizerError.invalidArgument(
-                field: "denseKernelSlotNames",
-                message: "\(name): a dense kernel takes at most \(DenseJobBatch.maxSlots) slots, got \(slotNames.count) (\(slotNames))")
-        }
-        let slots = try slotNames.map { try slot(for: variable, named: $0) }
-        kernelSlotCache[variable.id] = slots
-        return slots
-    }
-
-    /// Runs dense jobs: the elements of all jobs are split into equal contiguous shares, one per thread,
-    /// so many small variables cost one parallel region (a multi-tensor apply).
-    static func runDenseJobs(_ jobs: [DenseJob], _ kernel: DenseKernel) {
-        jobs.withUnsafeBufferPointer { jobs in
-            var total = 0
-            for job in jobs { total += job.count }
-            let threads = ThreadPool.threadCount
-            let grain = 1 << 15
-            if threads <= 1 || total < 2 * grain {
-                for job in jobs { kernel(job, 0..<job.count) }
-                return
-            }
-            let shares = min(threads, total / grain)
-            let perShare = (total + shares - 1) / shares
-            ThreadPool.forEach(shares) { share in
-                var start = share * perShare
-                let end = min(total, start + perShare)
-                // Find the job containing `start`, then walk forward.
-                var offset = 0, j = 0
-                while j < jobs.count && offset + jobs[j].count <= start { offset += jobs[j].count; j += 1 }
-                while start < end && j < jobs.count {
-                    let local = start - offset
-                    let upto = min(jobs[j].count, end - offset)
-                    if upto > local { kernel(jobs[j], local..<upto) }
-                    start = offset + upto
-                    offset += jobs[j].count
-                    j += 1
-                }
-            }
-        }
     }
 
     // MARK: - Minimize
@@ -792,124 +663,3 @@ public enum SlotInitializer: Sendable {
         }
     }
 }
-
-/// Coefficients of one step for one dtype, computed once before any update (Keras' `apply_state`).
-public struct Coefficients: Sendable {
-    /// The dtype the coefficients are computed in.
-    public let dtype: DType
-    /// `iterations` before this step (`k`).
-    public let iteration: Int64
-    private var values: [String: TypedScalar] = [:]
-
-    public init(dtype: DType, iteration: Int64) {
-        self.dtype = dtype
-        self.iteration = iteration
-    }
-
-    /// A coefficient by name; reading a missing one is an internal error.
-    public subscript(name: String) -> TypedScalar {
-        get {
-            guard let v = values[name] else { preconditionFailure("coefficient '\(name)' was not prepared") }
-            return v
-        }
-        set { values[name] = newValue }
-    }
-
-    /// Whether a coefficient exists.
-    public func contains(_ name: String) -> Bool { values[name] != nil }
-
-    /// The scalar `value` in this dtype.
-    public func scalar(_ value: Double) -> TypedScalar { TypedScalar(value, dtype) }
-}
-
-/// One variable's dense update: raw pointers to the variable, its gradient and its slots.
-///
-/// A job holds no references (it is trivially copyable, so building and handing out thousands of jobs
-/// costs no reference counting); whoever makes jobs keeps their buffers alive in a ``DenseJobBatch``
-/// for the duration of the update. The variable and slot buffers are unique to their variables then.
-public struct DenseJob: @unchecked Sendable {
-    // @unchecked Sendable invariant: the pointers stay valid while the batch that made the job is alive,
-    // and concurrent kernels touch disjoint element ranges of these buffers.
-    @usableFromInline let variableBase: UnsafeMutableRawPointer
-    @usableFromInline let gradientBase: UnsafeRawPointer
-    @usableFromInline let slotBase0: UnsafeMutableRawPointer?
-    @usableFromInline let slotBase1: UnsafeMutableRawPointer?
-    @usableFromInline let slotBase2: UnsafeMutableRawPointer?
-    @usableFromInline let slotBase3: UnsafeMutableRawPointer?
-    /// The number of elements of the variable (and of the gradient and each slot).
-    public let count: Int
-
-    /// Typed pointer to the variable's elements.
-    @inlinable public func variablePointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
-        variableBase.assumingMemoryBound(to: T.self)
-    }
-    /// Typed pointer to the gradient's elements.
-    @inlinable public func gradientPointer<T>(_: T.Type) -> UnsafePointer<T> {
-        gradientBase.assumingMemoryBound(to: T.self)
-    }
-    /// Typed pointer to slot `i` (in ``Optimizer/denseKernelSlotNames`` order; at most four).
-    @inlinable public func slotPointer<T>(_ i: Int, _: T.Type) -> UnsafeMutablePointer<T> {
-        let base: UnsafeMutableRawPointer?
-        switch i {
-        case 0: base = slotBase0
-        case 1: base = slotBase1
-        case 2: base = slotBase2
-        case 3: base = slotBase3
-        default: base = nil
-        }
-        guard let base else { preconditionFailure("dense job has no slot \(i)") }
-        return base.assumingMemoryBound(to: T.self)
-    }
-}
-
-/// Dense jobs and the buffers they point into: the batch owns one reference to every variable and slot
-/// buffer, so the jobs stay valid while the batch is alive; the caller keeps the gradients alive.
-struct DenseJobBatch {
-    /// The most kernel slots a dense job carries.
-    static let maxSlots = 4
-    private(set) var jobs: [DenseJob] = []
-    private var buffers: [TensorStorage] = []
-
-    /// The number of kernel slots of every job.
-    let slotCount: Int
-
-    init(capacity: Int, slotCount: Int) {
-        self.slotCount = slotCount
-        jobs.reserveCapacity(capacity)
-        buffers.reserveCapacity(capacity * (1 + slotCount))
-    }
-
-    var isEmpty: Bool { jobs.isEmpty }
-
-    /// Adds the update of `variable` by `gradient` with the given kernel slots (made unique here). The
-    /// caller keeps `gradient` alive until the batch has run.
-    mutating func append(gradient: TensorStorage, variable: Variable, slots: [Variable]) {
-        precondition(slots.count == slotCount, "dense job for '\(variable.name)' with \(slots.count) slots, expected \(slotCount)")
-        let v = variable.uniqueStorageForUpdate()
-        buffers.append(v)
-        var bases: (UnsafeMutableRawPointer?, UnsafeMutableRawPointer?, UnsafeMutableRawPointer?,
-                    UnsafeMutableRawPointer?) = (nil, nil, nil, nil)
-        for i in slots.indices {
-            let storage = slots[i].uniqueStorageForUpdate()
-            buffers.append(storage)
-            switch i {
-            case 0: bases.0 = storage.base
-            case 1: bases.1 = storage.base
-            case 2: bases.2 = storage.base
-            default: bases.3 = storage.base
-            }
-        }
-        jobs.append(DenseJob(variableBase: v.base, gradientBase: UnsafeRawPointer(gradient.base),
-                             slotBase0: bases.0, slotBase1: bases.1, slotBase2: bases.2, slotBase3: bases.3,
-                             count: variable.scalarCount))
-    }
-
-    /// Runs `kernel` over every job (see ``Optimizer/runDenseJobs(_:_:)``), keeping the buffers alive.
-    func run(_ kernel: DenseKernel) {
-        withExtendedLifetime(buffers) { Optimizer.runDenseJobs(jobs, kernel) }
-    }
-}
-
-/// A fused dense update over elements `range` of one job. Called concurrently on disjoint ranges.
-public typealias DenseKernel = @Sendable (DenseJob, Range<Int>) -> Void
-

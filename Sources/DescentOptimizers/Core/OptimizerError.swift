@@ -1,3 +1,5 @@
+import DescentTensor
+
 /// An error a caller can cause when configuring or using an optimizer. Each message names the
 /// optimizer, variable or config field concerned and what was expected.
 public enum OptimizerError: Error, Equatable, CustomStringConvertible, Sendable {
@@ -27,6 +29,12 @@ public enum OptimizerError: Error, Equatable, CustomStringConvertible, Sendable 
     case unknownClass(kind: String, name: String)
     /// A hyperparameter that is not a number where one is needed.
     case invalidHyperparameter(name: String, message: String)
+    /// An update rule read a coefficient that ``Optimizer/prepare(_:)`` did not store (Keras' `KeyError`).
+    case missingCoefficient(name: String, dtype: DType, available: [String])
+    /// A variable's constraint cannot apply to the variable (e.g. an axis beyond its rank).
+    case invalidConstraint(variable: String, message: String)
+    /// `setWeights` with a value that cannot be stored in its weight (e.g. NaN for the `int64` iteration count).
+    case invalidWeightValue(weight: String, message: String)
 
     public var description: String {
         switch self {
@@ -56,6 +64,12 @@ public enum OptimizerError: Error, Equatable, CustomStringConvertible, Sendable 
             return "unknown \(kind) class '\(name)' (register custom classes with customObjects or the registry)"
         case let .invalidHyperparameter(name, message):
             return "hyperparameter '\(name)': \(message)"
+        case let .missingCoefficient(name, dtype, available):
+            return "coefficient '\(name)' was not prepared for \(dtype) (prepared: \(available.isEmpty ? "none" : available.joined(separator: ", "))); store it in prepare(_:) with set(_:_:)"
+        case let .invalidConstraint(variable, message):
+            return "constraint of variable '\(variable)': \(message)"
+        case let .invalidWeightValue(weight, message):
+            return "setWeights: weight '\(weight)': \(message)"
         }
     }
 }

@@ -54,8 +54,8 @@ open class Adadelta: Optimizer {
 
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
-        c["epsilon"] = c.scalar(epsilon)
-        c["rho"] = try hyperScalar("rho", c.dtype)
+        c.set("epsilon", c.scalar(epsilon))
+        c.set("rho", try hyperScalar("rho", c.dtype))
     }
 
     /// Keras-1 compatibility: a list without the iteration count (one value fewer than ``weights``) gets
@@ -69,13 +69,13 @@ open class Adadelta: Optimizer {
 
     open override var fusesDenseUpdates: Bool { type(of: self) == Adadelta.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        return c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        return try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
-        let lr = c["lr_t"].value(as: T.self), rho = c["rho"].value(as: T.self)
-        let oneMinusRho = (1 - c["rho"]).value(as: T.self), eps = c["epsilon"].value(as: T.self)
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
+        let lr = try c["lr_t"].value(as: T.self), rho = try c["rho"].value(as: T.self)
+        let oneMinusRho = try (1 - c["rho"]).value(as: T.self), eps = try c["epsilon"].value(as: T.self)
         return { job, range in
             adadeltaKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
                            job.slotPointer(1, T.self), range, lr: lr, rho: rho, oneMinusRho: oneMinusRho, epsilon: eps)
@@ -89,9 +89,9 @@ open class Adadelta: Optimizer {
         let w = variable.uniqueStorageForUpdate()
         let accumGrad = try slot(for: variable, named: "accum_grad").uniqueStorageForUpdate()
         let accumVar = try slot(for: variable, named: "accum_var").uniqueStorageForUpdate()
-        func run<T: FloatingElement>(_: T.Type) {
-            let lr = c["lr_t"].value(as: T.self), rho = c["rho"].value(as: T.self)
-            let oneMinusRho = (1 - c["rho"]).value(as: T.self), eps = c["epsilon"].value(as: T.self)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let lr = try c["lr_t"].value(as: T.self), rho = try c["rho"].value(as: T.self)
+            let oneMinusRho = try (1 - c["rho"]).value(as: T.self), eps = try c["epsilon"].value(as: T.self)
             let pw = w.base.assumingMemoryBound(to: T.self)
             let pa = accumGrad.base.assumingMemoryBound(to: T.self), pu = accumVar.base.assumingMemoryBound(to: T.self)
             let g = UnsafePointer(values.unsafeStorage.base.assumingMemoryBound(to: T.self))
@@ -101,8 +101,8 @@ open class Adadelta: Optimizer {
                                oneMinusRho: oneMinusRho, epsilon: eps)
             }
         }
-        withExtendedLifetime((values, w, accumGrad, accumVar)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, accumGrad, accumVar)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 

@@ -49,8 +49,8 @@ open class Adagrad: Optimizer {
 
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
-        c["epsilon"] = c.scalar(epsilon)
-        c["neg_lr_t"] = -c["lr_t"]
+        c.set("epsilon", c.scalar(epsilon))
+        c.set("neg_lr_t", try -c["lr_t"])
     }
 
     /// Keras-1 compatibility: a list without the iteration count (one value fewer than ``weights``) gets
@@ -64,12 +64,12 @@ open class Adagrad: Optimizer {
 
     open override var fusesDenseUpdates: Bool { type(of: self) == Adagrad.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        return c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        return try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
-        let lr = c["lr_t"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
+        let lr = try c["lr_t"].value(as: T.self), eps = try c["epsilon"].value(as: T.self)
         return { job, range in
             adagradKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self), range,
                           lr: lr, epsilon: eps)
@@ -83,16 +83,16 @@ open class Adagrad: Optimizer {
         let row = variable.shape.dropFirst().reduce(1, *)
         let w = variable.uniqueStorageForUpdate()
         let acc = try slot(for: variable, named: "accumulator").uniqueStorageForUpdate()
-        func run<T: FloatingElement>(_: T.Type) {
-            let lr = c["lr_t"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let lr = try c["lr_t"].value(as: T.self), eps = try c["epsilon"].value(as: T.self)
             let pw = w.base.assumingMemoryBound(to: T.self), pa = acc.base.assumingMemoryBound(to: T.self)
             let g = UnsafePointer(values.unsafeStorage.base.assumingMemoryBound(to: T.self))
             for (r, index) in indices.enumerated() {
                 adagradKernel(pw + index * row, g + r * row, pa + index * row, 0..<row, lr: lr, epsilon: eps)
             }
         }
-        withExtendedLifetime((values, w, acc)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, acc)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 

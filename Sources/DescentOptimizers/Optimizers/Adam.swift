@@ -46,17 +46,17 @@ open class Adam: Optimizer {
 
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
-        let step = c.scalar(Double(c.iteration + 1))
+        let step = c.scalar(Double(c.iteration &+ 1))
         let beta1 = try hyperScalar("beta_1", c.dtype), beta2 = try hyperScalar("beta_2", c.dtype)
         let beta1Power = beta1.pow(step), beta2Power = beta2.pow(step)
-        c["beta_1_t"] = beta1
-        c["beta_2_t"] = beta2
-        c["beta_1_power"] = beta1Power
-        c["beta_2_power"] = beta2Power
-        c["lr"] = c["lr_t"] * ((1 - beta2Power).squareRoot() / (1 - beta1Power))
-        c["epsilon"] = c.scalar(epsilon)
-        c["one_minus_beta_1_t"] = 1 - beta1
-        c["one_minus_beta_2_t"] = 1 - beta2
+        c.set("beta_1_t", beta1)
+        c.set("beta_2_t", beta2)
+        c.set("beta_1_power", beta1Power)
+        c.set("beta_2_power", beta2Power)
+        c.set("lr", try c["lr_t"] * ((1 - beta2Power).squareRoot() / (1 - beta1Power)))
+        c.set("epsilon", c.scalar(epsilon))
+        c.set("one_minus_beta_1_t", 1 - beta1)
+        c.set("one_minus_beta_2_t", 1 - beta2)
     }
 
     /// Keras-1 compatibility: a list with one `vhat` per variable extra is truncated (as Keras does).
@@ -73,16 +73,16 @@ open class Adam: Optimizer {
 
     open override var fusesDenseUpdates: Bool { type(of: self) == Adam.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        return c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        return try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
         // α = lr·sqrt(1 − β₂ᵀ)/(1 − β₁ᵀ), computed in T as the kernel does.
-        let alpha = (c["lr_t"] * (1 - c["beta_2_power"]).squareRoot() / (1 - c["beta_1_power"])).value(as: T.self)
-        let oneMinusBeta1 = c["one_minus_beta_1_t"].value(as: T.self)
-        let oneMinusBeta2 = c["one_minus_beta_2_t"].value(as: T.self)
-        let eps = c["epsilon"].value(as: T.self)
+        let alpha = try (c["lr_t"] * (1 - c["beta_2_power"]).squareRoot() / (1 - c["beta_1_power"])).value(as: T.self)
+        let oneMinusBeta1 = try c["one_minus_beta_1_t"].value(as: T.self)
+        let oneMinusBeta2 = try c["one_minus_beta_2_t"].value(as: T.self)
+        let eps = try c["epsilon"].value(as: T.self)
         let amsgrad = self.amsgrad
         return { job, range in
             adamKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
@@ -106,10 +106,10 @@ open class Adam: Optimizer {
         let order = indices.indices.sorted { (indices[$0], $0) < (indices[$1], $1) }
         let sortedRows = order.map { indices[$0] }
         let rows = variable.shape.first ?? 1
-        func run<T: FloatingElement>(_: T.Type) {
-            let beta1 = c["beta_1_t"].value(as: T.self), beta2 = c["beta_2_t"].value(as: T.self)
-            let omb1 = c["one_minus_beta_1_t"].value(as: T.self), omb2 = c["one_minus_beta_2_t"].value(as: T.self)
-            let lr = c["lr"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let beta1 = try c["beta_1_t"].value(as: T.self), beta2 = try c["beta_2_t"].value(as: T.self)
+            let omb1 = try c["one_minus_beta_1_t"].value(as: T.self), omb2 = try c["one_minus_beta_2_t"].value(as: T.self)
+            let lr = try c["lr"].value(as: T.self), eps = try c["epsilon"].value(as: T.self)
             let table = SparseAdamTable<T>(
                 w: w.base.assumingMemoryBound(to: T.self), m: m.base.assumingMemoryBound(to: T.self),
                 v: v.base.assumingMemoryBound(to: T.self), vhat: vhat?.base.assumingMemoryBound(to: T.self),
@@ -133,8 +133,8 @@ open class Adam: Optimizer {
                 }
             }
         }
-        withExtendedLifetime((values, w, m, v, vhat)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, m, v, vhat)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 

@@ -49,30 +49,30 @@ open class Adamax: Optimizer {
 
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
-        let step = c.scalar(Double(c.iteration + 1))
+        let step = c.scalar(Double(c.iteration &+ 1))
         let beta1 = try hyperScalar("beta_1", c.dtype), beta2 = try hyperScalar("beta_2", c.dtype)
         let beta1Power = beta1.pow(step)
-        c["neg_scaled_lr"] = -c["lr_t"] / (1 - beta1Power)
-        c["epsilon"] = c.scalar(epsilon)
-        c["beta_1_t"] = beta1
-        c["beta_1_power"] = beta1Power
-        c["one_minus_beta_1_t"] = 1 - beta1
-        c["beta_2_t"] = beta2
+        c.set("neg_scaled_lr", try -c["lr_t"] / (1 - beta1Power))
+        c.set("epsilon", c.scalar(epsilon))
+        c.set("beta_1_t", beta1)
+        c.set("beta_1_power", beta1Power)
+        c.set("one_minus_beta_1_t", 1 - beta1)
+        c.set("beta_2_t", beta2)
     }
 
     open override var denseKernelSlotNames: [String] { ["m", "v"] }
 
     open override var fusesDenseUpdates: Bool { type(of: self) == Adamax.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        return c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        return try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
         // lr/(1 − β₁ᵀ) and 1 − β₁, computed in T as the kernel does.
-        let scaledLR = (c["lr_t"] / (1 - c["beta_1_power"])).value(as: T.self)
-        let oneMinusBeta1 = (1 - c["beta_1_t"]).value(as: T.self)
-        let beta2 = c["beta_2_t"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
+        let scaledLR = try (c["lr_t"] / (1 - c["beta_1_power"])).value(as: T.self)
+        let oneMinusBeta1 = try (1 - c["beta_1_t"]).value(as: T.self)
+        let beta2 = try c["beta_2_t"].value(as: T.self), eps = try c["epsilon"].value(as: T.self)
         return { job, range in
             adamaxKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
                          job.slotPointer(1, T.self), range, scaledLR: scaledLR, oneMinusBeta1: oneMinusBeta1,
@@ -86,10 +86,10 @@ open class Adamax: Optimizer {
         let w = variable.uniqueStorageForUpdate()
         let m = try slot(for: variable, named: "m").uniqueStorageForUpdate()
         let v = try slot(for: variable, named: "v").uniqueStorageForUpdate()
-        func run<T: FloatingElement>(_: T.Type) {
-            let beta1 = c["beta_1_t"].value(as: T.self), omb1 = c["one_minus_beta_1_t"].value(as: T.self)
-            let beta2 = c["beta_2_t"].value(as: T.self), eps = c["epsilon"].value(as: T.self)
-            let negScaledLR = c["neg_scaled_lr"].value(as: T.self)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let beta1 = try c["beta_1_t"].value(as: T.self), omb1 = try c["one_minus_beta_1_t"].value(as: T.self)
+            let beta2 = try c["beta_2_t"].value(as: T.self), eps = try c["epsilon"].value(as: T.self)
+            let negScaledLR = try c["neg_scaled_lr"].value(as: T.self)
             let pw = w.base.assumingMemoryBound(to: T.self), pm = m.base.assumingMemoryBound(to: T.self)
             let pv = v.base.assumingMemoryBound(to: T.self), g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
             for (r, index) in indices.enumerated() {
@@ -104,8 +104,8 @@ open class Adamax: Optimizer {
                 }
             }
         }
-        withExtendedLifetime((values, w, m, v)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, m, v)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 

@@ -121,13 +121,13 @@ open class Ftrl: Optimizer {
 
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
-        c["learning_rate_power"] = try hyperScalar("learning_rate_power", c.dtype)
-        c["l1_regularization_strength"] = try hyperScalar("l1_regularization_strength", c.dtype)
-        c["l2_regularization_strength"] = try hyperScalar("l2_regularization_strength", c.dtype)
-        c["beta"] = try hyperScalar("beta", c.dtype)
-        c["l2_shrinkage_regularization_strength"] = TypedScalar.castFromFloat32(l2ShrinkageRegularizationStrength, c.dtype)
+        c.set("learning_rate_power", try hyperScalar("learning_rate_power", c.dtype))
+        c.set("l1_regularization_strength", try hyperScalar("l1_regularization_strength", c.dtype))
+        c.set("l2_regularization_strength", try hyperScalar("l2_regularization_strength", c.dtype))
+        c.set("beta", try hyperScalar("beta", c.dtype))
+        c.set("l2_shrinkage_regularization_strength", TypedScalar.castFromFloat32(l2ShrinkageRegularizationStrength, c.dtype))
         // λ2' = λ2 + β / (2·lr), as Keras computes it before calling the kernel.
-        c["adjusted_l2"] = c["l2_regularization_strength"] + c["beta"] / (2 * c["lr_t"])
+        c.set("adjusted_l2", try c["l2_regularization_strength"] + c["beta"] / (2 * c["lr_t"]))
     }
 
     /// Whether the shrinkage (`ApplyFtrlV2`) rule is used: Keras' Python-side `λs > 0` check.
@@ -137,12 +137,12 @@ open class Ftrl: Optimizer {
 
     open override var fusesDenseUpdates: Bool { type(of: self) == Ftrl.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: EigenPacketPow>(_: T.Type, _ c: Coefficients) -> DenseKernel {
-        let p = FtrlParameters<T>(c, shrinkage: usesShrinkage)
+    private func makeKernel<T: EigenPacketPow>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
+        let p = try FtrlParameters<T>(c, shrinkage: usesShrinkage)
         return { job, range in
             ftrlKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
                        job.slotPointer(1, T.self), range, count: job.count, p)
@@ -151,14 +151,14 @@ open class Ftrl: Optimizer {
 
     open override func resourceApplySparse(_ values: Tensor, _ variable: Variable, _ indices: [Int],
                                            _ c: Coefficients) throws {
-        try checkSparseKernelArguments(c)
+        try validateSparseUpdates(c)
         let row = variable.shape.dropFirst().reduce(1, *)
         let w = variable.uniqueStorageForUpdate()
         let n = try slot(for: variable, named: "accumulator").uniqueStorageForUpdate()
         let z = try slot(for: variable, named: "linear").uniqueStorageForUpdate()
         let shrinkage = usesShrinkage
-        func run<T: EigenPacketPow>(_: T.Type) {
-            let p = FtrlParameters<T>(c, shrinkage: shrinkage)
+        func run<T: EigenPacketPow>(_: T.Type) throws {
+            let p = try FtrlParameters<T>(c, shrinkage: shrinkage)
             let pw = w.base.assumingMemoryBound(to: T.self), pn = n.base.assumingMemoryBound(to: T.self)
             let pz = z.base.assumingMemoryBound(to: T.self)
             let g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
@@ -188,22 +188,26 @@ open class Ftrl: Optimizer {
                 }
             }
         }
-        withExtendedLifetime((values, w, n, z)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, n, z)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 
-    /// The sparse kernel's argument checks (`SparseApplyFtrlOp`), which the dense kernel lacks.
-    private func checkSparseKernelArguments(_ c: Coefficients) throws {
+    /// The sparse kernel's argument checks (`SparseApplyFtrlOp`), which the dense kernel lacks. Run by
+    /// ``Optimizer/applyGradients(_:)`` before any variable is written (a failing step changes nothing),
+    /// and again by ``resourceApplySparse(_:_:_:_:)`` for a direct call.
+    open override func validateSparseUpdates(_ c: Coefficients) throws {
+        try super.validateSparseUpdates(c)
+        let lr = try c["lr_t"].value, l1 = try c["l1_regularization_strength"].value
+        let l2 = try c["adjusted_l2"].value, power = try c["learning_rate_power"].value
+        let shrinkage = try c["l2_shrinkage_regularization_strength"].value
         let checks: [(String, Bool, String)] = [
-            ("learning_rate", c["lr_t"].value > 0, "lr is not a positive scalar: \(c["lr_t"].value)"),
-            ("l1_regularization_strength", c["l1_regularization_strength"].value >= 0,
-             "l1 regularization strength is not a non-negative scalar: \(c["l1_regularization_strength"].value)"),
-            ("l2_regularization_strength", c["adjusted_l2"].value >= 0,
-             "l2 regularization strength (with beta / (2·lr)) is not a non-negative scalar: \(c["adjusted_l2"].value)"),
-            ("learning_rate_power", c["learning_rate_power"].value <= 0,
-             "lr_power is not a non-positive scalar: \(c["learning_rate_power"].value)"),
-            ("l2_shrinkage_regularization_strength", !usesShrinkage || c["l2_shrinkage_regularization_strength"].value >= 0,
+            ("learning_rate", lr > 0, "lr is not a positive scalar: \(lr)"),
+            ("l1_regularization_strength", l1 >= 0, "l1 regularization strength is not a non-negative scalar: \(l1)"),
+            ("l2_regularization_strength", l2 >= 0,
+             "l2 regularization strength (with beta / (2·lr)) is not a non-negative scalar: \(l2)"),
+            ("learning_rate_power", power <= 0, "lr_power is not a non-positive scalar: \(power)"),
+            ("l2_shrinkage_regularization_strength", !usesShrinkage || shrinkage >= 0,
              "l2 shrinkage regularization strength is not a non-negative scalar"),
         ]
         for (field, ok, message) in checks where !ok {
@@ -256,15 +260,15 @@ struct FtrlParameters<T: FloatingElement>: Sendable {
     /// Whether the V2 (shrinkage) rule is used.
     let shrinkage: Bool
 
-    init(_ c: Coefficients, shrinkage: Bool) {
-        lr = c["lr_t"].value(as: T.self)
-        l1 = c["l1_regularization_strength"].value(as: T.self)
-        let power = c["learning_rate_power"].value(as: T.self)
+    init(_ c: Coefficients, shrinkage: Bool) throws {
+        lr = try c["lr_t"].value(as: T.self)
+        l1 = try c["l1_regularization_strength"].value(as: T.self)
+        let power = try c["learning_rate_power"].value(as: T.self)
         negPower = -power
         sqrtPath = power == T(-0.5)
         // The kernels form 2·λ2' and 2·λs as scalars first.
-        twoL2 = T(2) * c["adjusted_l2"].value(as: T.self)
-        twoShrinkage = T(2) * c["l2_shrinkage_regularization_strength"].value(as: T.self)
+        twoL2 = try T(2) * c["adjusted_l2"].value(as: T.self)
+        twoShrinkage = try T(2) * c["l2_shrinkage_regularization_strength"].value(as: T.self)
         self.shrinkage = shrinkage
     }
 }

@@ -72,7 +72,8 @@ open class Nadam: Optimizer {
 
     open override func createSlots(for variables: [Variable]) throws {
         guard let first = variables.first else { return }  // Keras raises IndexError here; nothing to create.
-        if momentumCache == nil {
+        // Also when a failed applyGradients removed the cache it created (see Optimizer.applyGradients).
+        if momentumCache.map({ cache in !weights.contains { $0 === cache } }) ?? true {
             momentumCache = try addWeight(name: "momentum_cache", shape: [], dtype: first.dtype, initializer: .ones)
         }
         for v in variables { try addSlot(v, "m") }
@@ -90,7 +91,7 @@ open class Nadam: Optimizer {
                 field: "learning_rate", message: "The Nadam optimizer does not support LearningRateSchedules as the learning rate.")
         }
         let beta1 = try hyperScalar("beta_1", c.dtype), beta2 = try hyperScalar("beta_2", c.dtype)
-        let step = c.scalar(Double(c.iteration + 1)), nextStep = c.scalar(Double(c.iteration + 2))
+        let step = c.scalar(Double(c.iteration &+ 1)), nextStep = c.scalar(Double(c.iteration &+ 2))
         let decayBase = TypedScalar.castFromFloat32(0.96, c.dtype)
         let d = c.scalar(decay)  // a Python float times a tensor of the dtype: exact in the dtype
         let muT = beta1 * (1 - 0.5 * decayBase.pow(d * step))
@@ -99,20 +100,20 @@ open class Nadam: Optimizer {
         let cacheRead = try momentumCache.map { try $0.untrackedValue.item() } ?? 1
         let scheduleNew = c.scalar(cacheRead) * muT
         let scheduleNext = scheduleNew * muT1
-        c["lr_t"] = lr
-        c["neg_lr_t"] = -lr
-        c["epsilon"] = c.scalar(epsilon)
-        c["beta_1_t"] = beta1
-        c["beta_2_t"] = beta2
-        c["m_t"] = muT
-        c["m_t_1"] = muT1
-        c["m_schedule_new"] = scheduleNew
-        c["one_minus_beta_1_t"] = 1 - beta1
-        c["one_minus_beta_2_t"] = 1 - beta2
-        c["one_minus_m_t"] = 1 - muT
-        c["one_minus_m_schedule_new"] = 1 - scheduleNew
-        c["one_minus_m_schedule_next"] = 1 - scheduleNext
-        c["v_t_prime_denominator"] = 1 - beta2.pow(step)
+        c.set("lr_t", lr)
+        c.set("neg_lr_t", -lr)
+        c.set("epsilon", c.scalar(epsilon))
+        c.set("beta_1_t", beta1)
+        c.set("beta_2_t", beta2)
+        c.set("m_t", muT)
+        c.set("m_t_1", muT1)
+        c.set("m_schedule_new", scheduleNew)
+        c.set("one_minus_beta_1_t", 1 - beta1)
+        c.set("one_minus_beta_2_t", 1 - beta2)
+        c.set("one_minus_m_t", 1 - muT)
+        c.set("one_minus_m_schedule_new", 1 - scheduleNew)
+        c.set("one_minus_m_schedule_next", 1 - scheduleNext)
+        c.set("v_t_prime_denominator", 1 - beta2.pow(step))
     }
 
     /// Advances `momentum_cache` once, before any update, if this apply has variables of its dtype.
@@ -125,12 +126,12 @@ open class Nadam: Optimizer {
 
     open override var fusesDenseUpdates: Bool { type(of: self) == Nadam.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
-        let p = NadamParameters<T>(c)
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
+        let p = try NadamParameters<T>(c)
         return { job, range in
             nadamKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
                         job.slotPointer(1, T.self), range, p)
@@ -143,9 +144,9 @@ open class Nadam: Optimizer {
         let w = variable.uniqueStorageForUpdate()
         let m = try slot(for: variable, named: "m").uniqueStorageForUpdate()
         let v = try slot(for: variable, named: "v").uniqueStorageForUpdate()
-        func run<T: FloatingElement>(_: T.Type) {
-            let p = NadamParameters<T>(c)
-            let negLr = c["neg_lr_t"].value(as: T.self)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let p = try NadamParameters<T>(c)
+            let negLr = try c["neg_lr_t"].value(as: T.self)
             let pw = w.base.assumingMemoryBound(to: T.self), pm = m.base.assumingMemoryBound(to: T.self)
             let pv = v.base.assumingMemoryBound(to: T.self), g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
             // m ← m·β₁ and v ← v·β₂ on all rows, then the scaled gradient rows are added.
@@ -168,8 +169,8 @@ open class Nadam: Optimizer {
                 }
             }
         }
-        withExtendedLifetime((values, w, m, v)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, m, v)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 
@@ -207,18 +208,18 @@ struct NadamParameters<T: FloatingElement>: Sendable {
     let lr: T, epsilon: T, beta1: T, beta2: T, oneMinusBeta1: T, oneMinusBeta2: T
     let muT1: T, oneMinusMuT: T, oneMinusScheduleNew: T, oneMinusScheduleNext: T, vDenominator: T
 
-    init(_ c: Coefficients) {
-        lr = c["lr_t"].value(as: T.self)
-        epsilon = c["epsilon"].value(as: T.self)
-        beta1 = c["beta_1_t"].value(as: T.self)
-        beta2 = c["beta_2_t"].value(as: T.self)
-        oneMinusBeta1 = c["one_minus_beta_1_t"].value(as: T.self)
-        oneMinusBeta2 = c["one_minus_beta_2_t"].value(as: T.self)
-        muT1 = c["m_t_1"].value(as: T.self)
-        oneMinusMuT = c["one_minus_m_t"].value(as: T.self)
-        oneMinusScheduleNew = c["one_minus_m_schedule_new"].value(as: T.self)
-        oneMinusScheduleNext = c["one_minus_m_schedule_next"].value(as: T.self)
-        vDenominator = c["v_t_prime_denominator"].value(as: T.self)
+    init(_ c: Coefficients) throws {
+        lr = try c["lr_t"].value(as: T.self)
+        epsilon = try c["epsilon"].value(as: T.self)
+        beta1 = try c["beta_1_t"].value(as: T.self)
+        beta2 = try c["beta_2_t"].value(as: T.self)
+        oneMinusBeta1 = try c["one_minus_beta_1_t"].value(as: T.self)
+        oneMinusBeta2 = try c["one_minus_beta_2_t"].value(as: T.self)
+        muT1 = try c["m_t_1"].value(as: T.self)
+        oneMinusMuT = try c["one_minus_m_t"].value(as: T.self)
+        oneMinusScheduleNew = try c["one_minus_m_schedule_new"].value(as: T.self)
+        oneMinusScheduleNext = try c["one_minus_m_schedule_next"].value(as: T.self)
+        vDenominator = try c["v_t_prime_denominator"].value(as: T.self)
     }
 }
 

@@ -78,11 +78,11 @@ open class RMSprop: Optimizer {
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
         let rho = try hyperScalar("rho", c.dtype)
-        c["neg_lr_t"] = -c["lr_t"]
-        c["epsilon"] = c.scalar(epsilon)
-        c["rho"] = rho
-        c["momentum"] = try hyperScalar("momentum", c.dtype)
-        c["one_minus_rho"] = 1 - rho
+        c.set("neg_lr_t", try -c["lr_t"])
+        c.set("epsilon", c.scalar(epsilon))
+        c.set("rho", rho)
+        c.set("momentum", try hyperScalar("momentum", c.dtype))
+        c.set("one_minus_rho", 1 - rho)
     }
 
     /// Keras-1 compatibility: a list without the iteration count (one value fewer than ``weights``) gets
@@ -100,12 +100,12 @@ open class RMSprop: Optimizer {
 
     open override var fusesDenseUpdates: Bool { type(of: self) == RMSprop.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
-        c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
+        try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
-        let p = RMSpropParameters<T>(c)
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
+        let p = try RMSpropParameters<T>(c)
         let centered = self.centered
         if usesMomentum {
             return { job, range in
@@ -126,8 +126,8 @@ open class RMSprop: Optimizer {
         let ms = try slot(for: variable, named: "rms").uniqueStorageForUpdate()
         let mom = usesMomentum ? try slot(for: variable, named: "momentum").uniqueStorageForUpdate() : nil
         let mg = centered ? try slot(for: variable, named: "mg").uniqueStorageForUpdate() : nil
-        func run<T: FloatingElement>(_: T.Type) {
-            let p = RMSpropParameters<T>(c)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let p = try RMSpropParameters<T>(c)
             let pw = w.base.assumingMemoryBound(to: T.self), pms = ms.base.assumingMemoryBound(to: T.self)
             let pmg = mg?.base.assumingMemoryBound(to: T.self)
             let g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
@@ -165,8 +165,8 @@ open class RMSprop: Optimizer {
                 }
             }
         }
-        withExtendedLifetime((values, w, ms, mom, mg)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, w, ms, mom, mg)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 
@@ -204,13 +204,13 @@ public typealias RMSProp = RMSprop
 struct RMSpropParameters<T: FloatingElement>: Sendable {
     let lr: T, negLr: T, epsilon: T, rho: T, oneMinusRho: T, momentum: T
 
-    init(_ c: Coefficients) {
-        lr = c["lr_t"].value(as: T.self)
-        negLr = c["neg_lr_t"].value(as: T.self)
-        epsilon = c["epsilon"].value(as: T.self)
-        rho = c["rho"].value(as: T.self)
-        oneMinusRho = c["one_minus_rho"].value(as: T.self)
-        momentum = c["momentum"].value(as: T.self)
+    init(_ c: Coefficients) throws {
+        lr = try c["lr_t"].value(as: T.self)
+        negLr = try c["neg_lr_t"].value(as: T.self)
+        epsilon = try c["epsilon"].value(as: T.self)
+        rho = try c["rho"].value(as: T.self)
+        oneMinusRho = try c["one_minus_rho"].value(as: T.self)
+        momentum = try c["momentum"].value(as: T.self)
     }
 }
 

@@ -55,22 +55,22 @@ open class SGD: Optimizer {
 
     open override func prepare(_ c: inout Coefficients) throws {
         try super.prepare(&c)
-        c["momentum"] = try hyperScalar("momentum", c.dtype)
+        c.set("momentum", try hyperScalar("momentum", c.dtype))
     }
 
     open override var denseKernelSlotNames: [String] { usesMomentum ? ["momentum"] : [] }
 
     open override var fusesDenseUpdates: Bool { type(of: self) == SGD.self }
 
-    open override func denseKernel(for c: Coefficients) -> DenseKernel? {
+    open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
         switch c.dtype {
-        case .float32: return makeKernel(Float.self, c)
-        default: return makeKernel(Double.self, c)
+        case .float32: return try makeKernel(Float.self, c)
+        default: return try makeKernel(Double.self, c)
         }
     }
 
-    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) -> DenseKernel {
-        let lr = c["lr_t"].value(as: T.self), mu = c["momentum"].value(as: T.self)
+    private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
+        let lr = try c["lr_t"].value(as: T.self), mu = try c["momentum"].value(as: T.self)
         if !usesMomentum {
             return { job, range in sgdKernel(job.variablePointer(T.self), job.gradientPointer(T.self), range, lr: lr) }
         }
@@ -94,8 +94,8 @@ open class SGD: Optimizer {
         let row = variable.shape.dropFirst().reduce(1, *)
         let storage = variable.uniqueStorageForUpdate()
         let momentumStorage = usesMomentum ? try slot(for: variable, named: "momentum").uniqueStorageForUpdate() : nil
-        func run<T: FloatingElement>(_: T.Type) {
-            let lr = c["lr_t"].value(as: T.self), mu = c["momentum"].value(as: T.self)
+        func run<T: FloatingElement>(_: T.Type) throws {
+            let lr = try c["lr_t"].value(as: T.self), mu = try c["momentum"].value(as: T.self)
             let w = storage.base.assumingMemoryBound(to: T.self)
             let g = values.unsafeStorage.base.assumingMemoryBound(to: T.self)
             for (r, index) in indices.enumerated() {
@@ -111,8 +111,8 @@ open class SGD: Optimizer {
                 }
             }
         }
-        withExtendedLifetime((values, storage, momentumStorage)) {
-            if variable.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+        try withExtendedLifetime((values, storage, momentumStorage)) {
+            if variable.dtype == .float32 { try run(Float.self) } else { try run(Double.self) }
         }
     }
 
