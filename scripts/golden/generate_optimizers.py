@@ -51,7 +51,7 @@ class Var:
 
 class Case:
     def __init__(self, name, description, make_opt, variables, n_steps=N_STEPS,
-                 fixed_grads=None, grad_scale=(0.2, 1.5), check=None):
+                 fixed_grads=None, grad_scale=(0.2, 1.5), check=None, poison=()):
         self.name = name
         self.description = description
         self.make_opt = make_opt
@@ -60,6 +60,9 @@ class Case:
         self.fixed_grads = fixed_grads  # list (steps) of list (vars) of flat lists
         self.grad_scale = grad_scale
         self.check = check  # (case, steps) -> str appended to the description
+        # (step, variable index, flat element of the dense gradient or of the sparse values, value):
+        # non-finite entries written into the generated gradients.
+        self.poison = list(poison)
 
 
 CASES = []
@@ -134,6 +137,10 @@ def build_data(case):
                     grads.append({"indices": np.array(idx, dtype=np.int64), "values": vals,
                                   "dense_shape": np.array(v.shape, dtype=np.int64)})
         assert any(g is not None for g in grads), (case.name, s)
+        for step, var, element, value in case.poison:
+            if step == s:
+                g = grads[var]
+                (g["dense"] if "dense" in g else g["values"]).reshape(-1)[element] = value
         steps.append(grads)
     return init_values, steps
 
@@ -514,6 +521,92 @@ for _name, _desc, _make in [
         _make, [Var("var0", [6], value=DENORMAL_VALUE)], n_steps=len(DENORMAL_GRADS), fixed_grads=DENORMAL_GRADS)
 
 
+# --- non-finite gradients under clipping ----------------------------------------
+# TF 2.21: clip_by_norm with a NaN norm gives NaN everywhere (tf.maximum propagates NaN); an infinite
+# norm gives 0 for the finite elements and NaN for the infinite ones; clip_by_value keeps NaN and clips
+# ±inf; a non-finite global norm makes every gradient NaN. NaN flows into the update; iterations counts.
+NONFINITE_POISON = [(1, 0, 1, float("nan")), (3, 1, 0, float("inf")), (4, 0, 0, float("-inf"))]
+for _oname, _odesc, _omake in [("sgd", "SGD(learning_rate=0.1", lambda **k: L.SGD(learning_rate=0.1, **k)),
+                               ("adam", "Adam(learning_rate=0.01", lambda **k: L.Adam(learning_rate=0.01, **k))]:
+    for _cname, _carg in [("clipnorm", {"clipnorm": 1.0}), ("clipvalue", {"clipvalue": 0.5}),
+                          ("global_clipnorm", {"global_clipnorm": 2.0})]:
+        for _kind, _vars in [("dense", dense_vars), ("sparse", sparse_vars)]:
+            _k = next(iter(_carg)); _v = _carg[_k]
+            add(f"nonfinite_{_cname}_{_oname}_{_kind}",
+                f"{_odesc}, {_k}={_v}); {_kind}; NaN in var 0's gradient at step 1, +inf in var 1's at step 3, "
+                f"-inf in var 0's at step 4",
+                (lambda m=_omake, a=dict(_carg): m(**a)), _vars(), n_steps=6, poison=NONFINITE_POISON)
+add("nonfinite_adam_noclip_dense", "Adam(learning_rate=0.01); dense; NaN/inf gradients, no clipping",
+    lambda: L.Adam(learning_rate=0.01), dense_vars(), n_steps=6, poison=NONFINITE_POISON)
+
+
+# --------------------------------------------------------------------------
+# Tied variables: one variable given twice in one apply_gradients call
+# (Tests/Fixtures/optimizers_tied/<case>.json; each step lists its (gradient, variable index) pairs)
+# --------------------------------------------------------------------------
+
+TIED_DIR = os.path.join(FIXTURES, "optimizers_tied")
+TIED_STEPS = 5
+
+
+def tied_cases():
+    cases = []
+    opts = [("sgd_momentum", "SGD(learning_rate=0.1, momentum=0.9)", lambda: L.SGD(learning_rate=0.1, momentum=0.9)),
+            ("adam", "Adam(learning_rate=0.01)", lambda: L.Adam(learning_rate=0.01))]
+    for oname, odesc, make in opts:
+        for first in ("dense", "sparse"):
+            for second in ("dense", "sparse"):
+                cases.append((f"tied_{oname}_{first}_{second}",
+                              f"{odesc}; 'tied' [4,3] gets a {first} then a {second} gradient in each call, "
+                              f"with 'other' [3] (dense) in between", make, (first, second), None))
+    cases.append(("tied_sgd_nonneg_dense_dense",
+                  "SGD(learning_rate=0.5); 'tied' [4,3] with NonNeg gets two dense gradients per call: the "
+                  "constraint runs after each", lambda: L.SGD(learning_rate=0.5), ("dense", "dense"), C.NonNeg))
+    return cases
+
+
+def tied_gradient(rng, kind, shape):
+    if kind == "dense":
+        return {"dense": rng.normal(0.0, 1.0, size=shape).astype(np.float32)}
+    idx = sparse_indices(rng, shape[0])
+    return {"indices": np.array(idx, dtype=np.int64),
+            "values": rng.normal(0.0, 1.0, size=[len(idx)] + shape[1:]).astype(np.float32),
+            "dense_shape": np.array(shape, dtype=np.int64)}
+
+
+def run_tied_case(name, description, make, kinds, constraint):
+    rng = np.random.default_rng(zlib.crc32(name.encode()))
+    shapes = {"tied": [4, 3], "other": [3]}
+    init = {k: rng.normal(0.0, 1.0, size=s).astype(np.float32) for k, s in shapes.items()}
+    c = constraint() if constraint else None
+    tf_vars = [tf.Variable(init["tied"], name="tied", constraint=c), tf.Variable(init["other"], name="other")]
+    opt = make()
+    input_opt = json_safe(tf_keras.optimizers.serialize(opt))
+    steps, expected = [], []
+    for _ in range(TIED_STEPS):
+        pairs = [(tied_gradient(rng, kinds[0], shapes["tied"]), 0), (tied_gradient(rng, "dense", shapes["other"]), 1),
+                 (tied_gradient(rng, kinds[1], shapes["tied"]), 0)]
+        opt.apply_gradients([(grad_tf(g), tf_vars[i]) for g, i in pairs])
+        steps.append({"pairs": [{"variable": i, "gradient": grad_json(g)} for g, i in pairs]})
+        expected.append({"variables": [flat(v.numpy()) for v in tf_vars]})
+    return {
+        "case": name, "description": description, "tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
+        "input": {
+            "optimizer": input_opt,
+            "variables": [{"name": n, "shape": shapes[n], "dtype": "float32", "value": flat(init[n]),
+                           "constraint": json_safe(tf_keras.constraints.serialize(c)) if (c and n == "tied") else None}
+                          for n in ("tied", "other")],
+            "steps": steps,
+        },
+        "expected": {
+            "steps": expected,
+            "iterations": int(opt.iterations.numpy()),
+            "weights": [flat(w) for w in opt.get_weights()],
+            "weight_names": [w.name[:-2] if w.name.endswith(":0") else w.name for w in opt.weights],
+        },
+    }
+
+
 # --------------------------------------------------------------------------
 
 def main():
@@ -532,7 +625,7 @@ def main():
         if args.only and args.only not in case.name:
             continue
         fx = run_case(case)
-        total += write_json(os.path.join(OUT_DIR, case.name + ".json"), fx)
+        total += write_json(os.path.join(OUT_DIR, case.name + ".json"), fx, allow_nonfinite=bool(case.poison))
         if case.name in SPEC_TABLE:
             got = [s["variables"][0] for s in fx["expected"]["steps"]]
             want = SPEC_TABLE[case.name]
@@ -543,6 +636,12 @@ def main():
         index = {"tensorflow": tf.__version__, "tf_keras": tf_keras.__version__,
                  "cases": [c.name for c in CASES]}
         total += write_json(os.path.join(OUT_DIR, "INDEX.json"), index)
+        for old in glob.glob(os.path.join(TIED_DIR, "*.json")):
+            os.remove(old)
+    for tied in tied_cases():
+        if args.only and args.only not in tied[0]:
+            continue
+        total += write_json(os.path.join(TIED_DIR, tied[0] + ".json"), run_tied_case(*tied))
     print(f"wrote {len(CASES) if not args.only else 'some'} cases, {total} bytes, to {OUT_DIR}")
     for name, got, want in spec_mismatch:
         print(f"SPEC MISMATCH {name}: TF {got} vs spec {want}")

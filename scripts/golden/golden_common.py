@@ -42,8 +42,13 @@ def _is_scalar(o):
     return o is None or isinstance(o, (bool, int, float, str))
 
 
+# Whether NaN and ±Infinity may be written (as JSON's NaN / Infinity extension, which Descent's parser
+# accepts); set only by write_json(..., allow_nonfinite=True) for the fixtures with non-finite data.
+_ALLOW_NAN = False
+
+
 def _compact(o):
-    return json.dumps(o, allow_nan=False, separators=(",", ":"))
+    return json.dumps(o, allow_nan=_ALLOW_NAN, separators=(",", ":"))
 
 
 def _is_flat(o):
@@ -67,7 +72,7 @@ def pretty(o, ind=0):
         if not o:
             return "{}"
         if all(_is_scalar(v) for v in o.values()) and len(o) <= 12:
-            return json.dumps(o, allow_nan=False)
+            return json.dumps(o, allow_nan=_ALLOW_NAN)
         if all(_is_flat(v) and not isinstance(v, dict) for v in o.values()) and any(
                 isinstance(v, list) for v in o.values()) and len(o) <= 4:
             return "{" + ", ".join(json.dumps(k) + ": " + _compact(v) for k, v in o.items()) + "}"
@@ -78,12 +83,28 @@ def pretty(o, ind=0):
             return _compact(o)
         items = [pad + pretty(v, ind + 1) for v in o]
         return "[\n" + ",\n".join(items) + "\n" + end + "]"
-    return json.dumps(o, allow_nan=False)
+    return json.dumps(o, allow_nan=_ALLOW_NAN)
 
 
-def write_json(path, obj):
-    text = pretty(obj) + "\n"
-    assert json.loads(text) == obj, path
+def _same(a, b):
+    """Equality in which NaN equals NaN (for the round-trip check of non-finite fixtures)."""
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+
+def write_json(path, obj, allow_nonfinite=False):
+    global _ALLOW_NAN
+    _ALLOW_NAN = allow_nonfinite
+    try:
+        text = pretty(obj) + "\n"
+    finally:
+        _ALLOW_NAN = False
+    assert _same(json.loads(text), obj), path
     os.makedirs(os.path.dirname(path), exist_ok=True)
     with open(path, "w") as f:
         f.write(text)

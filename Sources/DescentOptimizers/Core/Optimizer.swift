@@ -10,16 +10,20 @@ public typealias GradientAggregator = ([(Gradient?, Variable)]) throws -> [(Grad
 /// The base class of every optimizer: Keras' `OptimizerV2`.
 ///
 /// It owns the lifecycle of an update, so that subclasses only state their rule:
-/// 1. `build(_:)` — create `iterations`, the hyperparameter variables and the slots
+/// 1. check every (gradient, variable) pair: dtypes, shapes, sparse indices, constraints;
+/// 2. `build(_:)` — create `iterations`, the hyperparameter variables and the slots
 ///    (``createSlots(for:)``), in TensorFlow's order;
-/// 2. ``prepare(_:)`` — compute the step's coefficients once per dtype, before any update, from the
+/// 3. ``prepare(_:)`` — compute the step's coefficients once per dtype, before any update, from the
 ///    learning rate after its schedule and `decay`;
-/// 3. aggregate (``experimentalAggregateGradients``), then clip: `clipvalue` → `clipnorm` →
-///    `globalClipnorm` → `gradientTransformers`;
-/// 4. update each variable: dense gradients go to the subclass's fused kernel (``denseKernel(for:)``),
-///    all variables in one parallel pass, or to ``resourceApplyDense(_:_:_:)``; sparse gradients
-///    (``IndexedSlices``) to ``resourceApplySparseDuplicateIndices(_:_:_:_:)``;
-/// 5. apply each variable's constraint after its dense update; then increment `iterations`.
+/// 4. aggregate (``experimentalAggregateGradients``), then clip: `clipvalue` → `clipnorm` →
+///    `globalClipnorm` → `gradientTransformers`; build the fused kernels (``denseKernel(for:)``) and
+///    run ``validateSparseUpdates(_:)``. Nothing has been written yet: if any of steps 1–4 throws, the
+///    weights created in step 2 are removed and the call changes nothing;
+/// 5. ``willApply(coefficients:variables:)``, then update each variable: dense gradients go to the
+///    fused kernel, all variables in one parallel pass, or to ``resourceApplyDense(_:_:_:)``; sparse
+///    gradients (``IndexedSlices``) to ``resourceApplySparseDuplicateIndices(_:_:_:_:)``. A variable
+///    listed more than once is updated once per occurrence, in list order;
+/// 6. apply each variable's constraint after its dense update; then increment `iterations`.
 ///
 /// **Thread safety**: an optimizer is thread-compatible, not thread-safe (as in TensorFlow): use one
 /// optimizer from one thread at a time. Its kernels use all cores internally.
