@@ -39,13 +39,16 @@ struct ModelOptions: ParsableArguments {
 
 /// Reads `--optimizer`: a built-in name, a Keras JSON config, or a file holding one.
 func parseOptimizer(_ text: String, learningRate: Double?) throws -> Optimizer {
-    var source = text
+    var source = Array(text.utf8)
+    var origin = ""
     if !text.trimmingCharacters(in: .whitespaces).hasPrefix("{"), FileManager.default.fileExists(atPath: text) {
-        source = try String(contentsOfFile: text, encoding: .utf8)
+        // As bytes, so that the file's UTF-8 is checked by the same strict parser as everything else.
+        do { source = try readAllBytes(path: text) } catch { throw ValidationError("--optimizer: cannot read \(text): \(error)") }
+        origin = "\(text): "
     }
     let optimizer: Optimizer
-    do { optimizer = try Optimizer.deserialize(json: source) } catch {
-        throw ValidationError("--optimizer: \(error)")
+    do { optimizer = try Optimizer.deserialize(jsonBytes: source) } catch {
+        throw ValidationError("--optimizer: \(origin)\(error)")
     }
     if let learningRate {
         guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }

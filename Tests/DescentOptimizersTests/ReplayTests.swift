@@ -11,7 +11,7 @@ import Testing
         """
 
     func run(_ text: String) -> (status: Int32, stdout: String, stderr: String) {
-        Replay.command(path: "-", readStandardInput: { text }, readFile: { _ in "" })
+        Replay.command(path: "-", readStandardInput: { Array(text.utf8) }, readFile: { _ in [] })
     }
 
     @Test func validDocument() throws {
@@ -31,12 +31,12 @@ import Testing
     }
 
     @Test func readsFiles() {
-        let result = Replay.command(path: "in.json", readStandardInput: { "" }, readFile: { path in
+        let result = Replay.command(path: "in.json", readStandardInput: { [] }, readFile: { path in
             #expect(path == "in.json")
-            return Self.valid
+            return Array(Self.valid.utf8)
         })
         #expect(result.status == 0)
-        let missing = Replay.command(path: "nope.json", readStandardInput: { "" }, readFile: { _ in
+        let missing = Replay.command(path: "nope.json", readStandardInput: { [] }, readFile: { _ in
             throw JSONError("no such file")
         })
         #expect(missing.status == 1)

@@ -117,7 +117,7 @@ private func expectClose(_ a: [Double], _ b: [Double], _ tolerance: Double = 1e-
         #expect(try Constraints.deserialize("non_neg") is NonNeg)
         let m = try #require(try Constraints.deserialize(["class_name": "MaxNorm", "config": ["max_value": 3, "axis": [0, 1]]]) as? MaxNorm)
         #expect(m.maxValue == 3 && m.axis == [0, 1])
-        let unknown = #expect(throws: OptimizerError.self) { try Constraints.deserialize(["class_name": "Clamp"]) }
+        let unknown = #expect(throws: OptimizerError.self) { try Constraints.deserialize(["class_name": "Clamp", "config": [:]]) }
         #expect(unknown?.description.contains("Clamp") == true)
         let axis = #expect(throws: OptimizerError.self) {
             try Constraints.deserialize(["class_name": "UnitNorm", "config": ["axis": "rows"]])

@@ -137,15 +137,18 @@ extension Tensor {
 /// Keras' serialized constraints, and `null`.
 public enum Constraints {
     /// Reads a serialized constraint (`tf.keras.constraints.deserialize`) or a bare name (`"non_neg"`).
+    /// An object needs `class_name` and `config`; other keys than `module` and `registered_name` are errors,
+    /// as are unknown config keys. Numbers must be finite and fit float32.
     public static func deserialize(_ value: JSONValue, customObjects: CustomObjects = .none) throws -> (any VariableConstraint)? {
         if value == .null { return nil }
         if let name = value.stringValue {
             return try deserialize(["class_name": .string(name), "config": .object(JSONObject())], customObjects: customObjects)
         }
-        guard let o = value.objectValue, let className = o["class_name"]?.stringValue else {
-            throw JSONError("constraint: expected null, a name or an object with 'class_name', got \(value.typeName)")
+        guard let o = value.objectValue else {
+            throw JSONError("constraint: expected null, a name or an object with 'class_name' and 'config', got \(value.typeName)")
         }
-        var config = o["config"]?.objectValue ?? JSONObject()
+        let (className, wrappedConfig) = try Optimizer.readWrapper(o, kind: "constraint")
+        var config = wrappedConfig
         let custom = customObjects.merged()
         if let f = custom.constraints[className] { return try f(config) }
         func number(_ key: String, _ fallback: ConfigNumber) throws -> ConfigNumber {

@@ -19,9 +19,7 @@ public enum Replay {
     ///   `steps[2].gradients[0].indices`), or an error from the optimizer itself.
     public static func run(_ input: JSONValue, customObjects: CustomObjects = .none) throws -> JSONObject {
         guard let root = input.objectValue else { throw JSONError("input: expected a JSON object, got \(input.typeName)") }
-        for key in root.keys where !["optimizer", "variables", "steps"].contains(key) {
-            throw JSONError("input: unknown field '\(key)' (expected optimizer, variables, steps)")
-        }
+        try root.rejectUnknownKeys(allowed: ["optimizer", "variables", "steps"], in: "the replay document")
         guard let optimizerJSON = root["optimizer"] else { throw JSONError("input: missing field 'optimizer'") }
         let optimizer: Optimizer
         switch optimizerJSON {
@@ -57,6 +55,12 @@ public enum Replay {
         try run(JSONValue(parsing: json), customObjects: customObjects).serialized
     }
 
+    /// Runs a replay document given as UTF-8 bytes (parsed strictly: invalid UTF-8 is an error naming
+    /// its line and column); returns the output as one line of JSON.
+    public static func run(jsonBytes: some Collection<UInt8>, customObjects: CustomObjects = .none) throws -> String {
+        try run(JSONValue(parsing: jsonBytes), customObjects: customObjects).serialized
+    }
+
     static func numbers(_ t: Tensor) -> JSONValue {
         if t.dtype == .int64 { return .array(t.doubles.map { .int(Int($0)) }) }
         return .array(t.doubles.map { .double($0) })
@@ -64,15 +68,16 @@ public enum Replay {
 
     static func parseVariable(_ v: JSONValue, at path: String, _ customObjects: CustomObjects) throws -> Variable {
         guard let o = v.objectValue else { throw JSONError("\(path): expected an object, got \(v.typeName)") }
+        try o.rejectUnknownKeys(allowed: ["name", "shape", "dtype", "value", "constraint"], in: path)
         guard let name = o["name"]?.stringValue else { throw JSONError("\(path).name: expected a string") }
         let shape = try intList(o["shape"], at: "\(path).shape")
         if let bad = shape.first(where: { $0 < 0 }) { throw JSONError("\(path).shape: dimension \(bad) is negative") }
+        let count = try elementCount(shape, at: "\(path).shape")
         let dtypeName = o["dtype"]?.stringValue ?? "float32"
         guard let dtype = DType(kerasName: dtypeName), dtype.isFloatingPoint else {
             throw JSONError("\(path).dtype: expected \"float32\" or \"float64\", got \(o["dtype"]?.serialized ?? "null")")
         }
-        let values = try numberList(o["value"], at: "\(path).value")
-        let count = shape.reduce(1, *)
+        let values = try numberList(o["value"], at: "\(path).value", dtype: dtype)
         guard values.count == count else {
             throw JSONError("\(path).value: expected \(count) numbers for shape \(shape), got \(values.count)")
         }
@@ -84,8 +89,21 @@ public enum Replay {
         return Variable(value, name: name, constraint: constraint)
     }
 
+    /// The product of `shape`, or an error naming `path` when it overflows `Int`.
+    static func elementCount(_ shape: [Int], at path: String) throws -> Int {
+        var count = 1
+        for d in shape {
+            let (product, overflow) = count.multipliedReportingOverflow(by: d)
+            if overflow { throw JSONError("\(path): \(shape) has more elements than an Int can count") }
+            count = product
+        }
+        return count
+    }
+
     static func parseStep(_ s: JSONValue, at path: String, variables: [Variable]) throws -> [Gradient?] {
-        guard let grads = s.objectValue?["gradients"]?.arrayValue else {
+        guard let step = s.objectValue else { throw JSONError("\(path): expected an object, got \(s.typeName)") }
+        try step.rejectUnknownKeys(allowed: ["gradients"], in: path)
+        guard let grads = step["gradients"]?.arrayValue else {
             throw JSONError("\(path).gradients: expected an array")
         }
         guard grads.count == variables.count else {
@@ -96,16 +114,21 @@ public enum Replay {
             let v = variables[i]
             if g == .null { return nil }
             guard let o = g.objectValue else { throw JSONError("\(at): expected null or an object, got \(g.typeName)") }
-            if let dense = o["dense"] {
-                let values = try numberList(dense, at: "\(at).dense")
+            if o["dense"] != nil {
+                try o.rejectUnknownKeys(allowed: ["dense"], in: "\(at) (a dense gradient)")
+                let values = try numberList(o["dense"], at: "\(at).dense", dtype: v.dtype)
                 guard values.count == v.scalarCount else {
                     throw JSONError("\(at).dense: expected \(v.scalarCount) numbers for variable '\(v.name)' of shape \(v.shape), got \(values.count)")
                 }
                 return .dense(try Tensor(shape: v.shape, scalars: values).cast(to: v.dtype))
             }
             guard o["indices"] != nil || o["values"] != nil else {
+                if let key = o.keys.first {
+                    throw JSONError("unknown key '\(key)' in \(at) (expected dense, or indices, values and dense_shape)")
+                }
                 throw JSONError("\(at): expected a 'dense' field or 'indices', 'values' and 'dense_shape'")
             }
+            try o.rejectUnknownKeys(allowed: ["indices", "values", "dense_shape"], in: "\(at) (a sparse gradient)")
             let indices = try intList(o["indices"], at: "\(at).indices")
             let denseShape = try o["dense_shape"].map { try intList($0, at: "\(at).dense_shape") } ?? v.shape
             guard denseShape == v.shape else {
@@ -115,10 +138,12 @@ public enum Replay {
             if let bad = indices.first(where: { $0 < 0 || $0 >= denseShape[0] }) {
                 throw JSONError("\(at).indices: index \(bad) is out of range [0, \(denseShape[0])) for variable '\(v.name)'")
             }
-            let values = try numberList(o["values"], at: "\(at).values")
+            let values = try numberList(o["values"], at: "\(at).values", dtype: v.dtype)
             let rowShape = Array(denseShape.dropFirst())
-            guard values.count == indices.count * rowShape.reduce(1, *) else {
-                throw JSONError("\(at).values: expected \(indices.count * rowShape.reduce(1, *)) numbers (\(indices.count) rows of shape \(rowShape)), got \(values.count)")
+            // The variable exists, so its row size fits; the row count is bounded by the index list.
+            let expected = try elementCount([indices.count] + rowShape, at: "\(at).values")
+            guard values.count == expected else {
+                throw JSONError("\(at).values: expected \(expected) numbers (\(indices.count) rows of shape \(rowShape)), got \(values.count)")
             }
             let t = try Tensor(shape: [indices.count] + rowShape, scalars: values).cast(to: v.dtype)
             return .sparse(try IndexedSlices(values: t, indices: indices, denseShape: denseShape))
@@ -133,32 +158,42 @@ public enum Replay {
         }
     }
 
-    static func numberList(_ v: JSONValue?, at path: String) throws -> [Double] {
+    /// The numbers of a value or gradient list of `dtype`. NaN and ±Infinity are allowed (see
+    /// ``Float32Field``); a finite number that a float32 cannot hold is an error naming its element.
+    static func numberList(_ v: JSONValue?, at path: String, dtype: DType) throws -> [Double] {
         guard let items = v?.arrayValue else { throw JSONError("\(path): expected an array of numbers") }
+        let float32 = dtype == .float32
         return try items.enumerated().map { i, item in
             guard let d = item.doubleValue else { throw JSONError("\(path)[\(i)]: expected a number, got \(item.typeName)") }
+            if float32 { try Float32Field.checkData(d, path: "\(path)[\(i)]") }
             return d
         }
     }
 }
 
 extension Replay {
-    /// The whole `descent replay` command: reads the document (`path`, or standard input for `-`),
+    /// The whole `descent replay` command: reads the document's bytes (`path`, or standard input for `-`),
     /// and returns the exit status and what to print. On any error: status 1, nothing on standard output,
-    /// one line on standard error naming the problem.
-    public static func command(path: String, readStandardInput: () throws -> String,
-                               readFile: (String) throws -> String) -> (status: Int32, stdout: String, stderr: String) {
-        let text: String
+    /// one line on standard error naming the input (`standard input` or the path) and the problem.
+    ///
+    /// Standard input and files go through the same strict parser, so the same bytes give the same result.
+    public static func command(path: String, readStandardInput: () throws -> [UInt8],
+                               readFile: (String) throws -> [UInt8]) -> (status: Int32, stdout: String, stderr: String) {
+        let source = path == "-" ? "standard input" : path
+        let bytes: [UInt8]
         do {
-            text = path == "-" ? try readStandardInput() : try readFile(path)
+            bytes = path == "-" ? try readStandardInput() : try readFile(path)
         } catch {
-            return (1, "", "error: cannot read \(path == "-" ? "standard input" : path): \(error)\n")
+            return (1, "", "error: cannot read \(source): \(oneLine(error))\n")
         }
         do {
-            return (0, try run(json: text) + "\n", "")
+            return (0, try run(jsonBytes: bytes) + "\n", "")
         } catch {
-            let message = "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
-            return (1, "", "error: \(message)\n")
+            return (1, "", "error: \(source): \(oneLine(error))\n")
         }
+    }
+
+    private static func oneLine(_ error: any Error) -> String {
+        "\(error)".split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 }

@@ -65,18 +65,21 @@ extension Optimizer {
     /// The serialization as a JSON string, exactly as Python's `json.dumps` would write it.
     public func serializedJSON() throws -> String { try serialize().serialized }
 
+    /// The keys of a serialized optimizer, schedule or constraint: Keras' `serialize_keras_object` writes
+    /// `module`, `class_name`, `config` and `registered_name`; the legacy format only `class_name` and
+    /// `config`. Any other key is an error (a misspelt `"config"` must not silently mean defaults).
+    static let wrapperKeys = ["class_name", "config", "module", "registered_name"]
+
     /// Rebuilds an optimizer from Keras' serialized form (`tf.keras.optimizers.deserialize`), as written by
     /// Python Keras (with or without `"module"` / `"registered_name"`). Class names match built-ins
     /// case-insensitively (`"adam"`, `"SGD"`); others come from `customObjects` or the registry.
+    ///
+    /// `class_name` and `config` are required (Keras: "Improper config format"); a key other than
+    /// ``wrapperKeys`` is an error, as is an unknown key inside `config` (Keras' `TypeError: Unexpected
+    /// keyword argument passed to optimizer`). Numbers must fit float32, Keras' hyperparameter dtype.
     /// - Throws: ``OptimizerError/unknownClass(kind:name:)`` or a ``JSONError`` naming the bad field.
     public static func deserialize(_ serialized: JSONObject, customObjects: CustomObjects = .none) throws -> Optimizer {
-        guard let className = serialized["class_name"]?.stringValue else {
-            throw JSONError("optimizer: missing string field 'class_name'")
-        }
-        let config = try serialized["config"].map { v -> JSONObject in
-            guard let o = v.objectValue else { throw JSONError("optimizer \(className): field 'config' must be an object, got \(v.typeName)") }
-            return o
-        } ?? JSONObject()
+        let (className, config) = try readWrapper(serialized, kind: "optimizer")
         let custom = customObjects.merged()
         let registered = serialized["registered_name"]?.stringValue
         if let f = custom.optimizers[className] ?? registered.flatMap({ custom.optimizers[$0] }) {
@@ -92,13 +95,39 @@ extension Optimizer {
         throw OptimizerError.unknownClass(kind: "optimizer", name: className)
     }
 
+    /// The class name and config of a serialized object of `kind` ("optimizer", "schedule", "constraint").
+    static func readWrapper(_ serialized: JSONObject, kind: String) throws -> (className: String, config: JSONObject) {
+        try serialized.rejectUnknownKeys(allowed: wrapperKeys, in: "\(kind) document")
+        guard let classValue = serialized["class_name"] else { throw JSONError("\(kind): missing string field 'class_name'") }
+        guard let className = classValue.stringValue else {
+            throw JSONError("\(kind): field 'class_name' must be a string, got \(classValue.typeName)")
+        }
+        guard let configValue = serialized["config"] else {
+            throw JSONError("\(kind) \(className): missing field 'config' (Keras needs both 'class_name' and 'config')")
+        }
+        guard let config = configValue.objectValue else {
+            throw JSONError("\(kind) \(className): field 'config' must be an object, got \(configValue.typeName)")
+        }
+        return (className, config)
+    }
+
     /// Deserializes from a JSON string, or from a bare name such as `"adam"` (Keras' `optimizers.get`).
     public static func deserialize(json: String, customObjects: CustomObjects = .none) throws -> Optimizer {
-        let trimmed = json.trimmingWhitespace
-        if let first = trimmed.first, first != "{" && first != "\"" {
-            return try deserialize(["class_name": .string(trimmed), "config": .object(JSONObject())], customObjects: customObjects)
+        try deserialize(jsonBytes: Array(json.utf8), customObjects: customObjects)
+    }
+
+    /// Deserializes from the UTF-8 bytes of a JSON document (parsed strictly, see
+    /// ``JSONValue/init(parsing:options:)-(Collection<UInt8>,_)``), or of a bare name such as `adam`.
+    public static func deserialize(jsonBytes: some Collection<UInt8>, customObjects: CustomObjects = .none) throws -> Optimizer {
+        let isSpace: (UInt8) -> Bool = { $0 == 0x20 || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }
+        if let first = jsonBytes.first(where: { !isSpace($0) }), first != UInt8(ascii: "{"), first != UInt8(ascii: "\"") {
+            guard let name = String(validating: Array(jsonBytes), as: UTF8.self) else {
+                throw JSONError("optimizer: the name is not valid UTF-8")
+            }
+            return try deserialize(["class_name": .string(name.trimmingWhitespace), "config": .object(JSONObject())],
+                                   customObjects: customObjects)
         }
-        let value = try JSONValue(parsing: json)
+        let value = try JSONValue(parsing: jsonBytes)
         if let name = value.stringValue { return try deserialize(json: name, customObjects: customObjects) }
         guard let object = value.objectValue else { throw JSONError("optimizer: expected a JSON object, got \(value.typeName)") }
         return try deserialize(object, customObjects: customObjects)
@@ -135,10 +164,10 @@ public func serializeSchedule(_ schedule: any LearningRateSchedule, legacyFormat
     return o
 }
 
-/// Reads a serialized schedule (`tf.keras.optimizers.schedules.deserialize`).
+/// Reads a serialized schedule (`tf.keras.optimizers.schedules.deserialize`): `class_name` and `config`
+/// are required; keys other than `module`, `class_name`, `config` and `registered_name` are errors.
 public func deserializeSchedule(_ o: JSONObject, customObjects: CustomObjects = .none) throws -> any LearningRateSchedule {
-    guard let className = o["class_name"]?.stringValue else { throw JSONError("schedule: missing string field 'class_name'") }
-    let config = o["config"]?.objectValue ?? JSONObject()
+    let (className, config) = try Optimizer.readWrapper(o, kind: "schedule")
     let custom = customObjects.merged()
     if let f = custom.schedules[className] ?? o["registered_name"]?.stringValue.flatMap({ custom.schedules[$0] }) {
         return try f(config)
@@ -174,11 +203,13 @@ struct ConfigReader {
         return v == .null ? nil : v
     }
 
+    /// A number for a float32 hyperparameter: finite and within float32's range (see ``Float32Field``).
     mutating func double(_ key: String) throws -> Double? {
         guard let v = take(key) else { return nil }
         guard let d = v.doubleValue else {
             throw OptimizerError.invalidArgument(field: key, message: "\(className) expects a number, got \(v.typeName)")
         }
+        try Float32Field.checkHyperparameter(d, field: key, owner: "\(className) config")
         return d
     }
 
@@ -200,6 +231,7 @@ struct ConfigReader {
 
     mutating func hyper(_ key: String) throws -> Hyperparameter? {
         guard let v = take(key) else { return nil }
+        if let d = v.doubleValue { try Float32Field.checkHyperparameter(d, field: key, owner: "\(className) config") }
         return try Hyperparameter.fromConfig(v, field: key, customObjects: customObjects)
     }
 
