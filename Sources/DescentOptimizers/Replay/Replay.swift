@@ -13,6 +13,11 @@ import DescentTensor
 /// Output: `{"steps": [{"variables": [[...], ...]}], "iterations": N, "weights": [[...], ...],
 /// "weight_names": [...], "config": <serialized optimizer after the run>}`.
 /// Each step is one `applyGradients` call with one gradient entry per variable (`null`: none).
+///
+/// The document is read strictly: a key not listed above is an error at every level (the document,
+/// a variable, a step, a gradient, the serialized optimizer, schedule and constraint), naming the key and
+/// where it was. Numbers for a float32 variable must fit float32; `NaN` and `±Infinity` are allowed in
+/// values and gradients (see `Float32Field`). Shapes whose element count overflows `Int` are errors.
 public enum Replay {
     /// Runs a replay document.
     /// - Throws: ``JSONError`` or ``OptimizerError`` naming the offending field (e.g.

@@ -27,7 +27,7 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
 
     /// The position of `key` in ``entries``.
     private func position(of key: String) -> Int? {
-        if let index { return index[key] }
+        if index != nil { return index![key] }
         return entries.firstIndex(where: { $0.key == key })
     }
 
@@ -35,20 +35,32 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
     public subscript(key: String) -> JSONValue? {
         get { position(of: key).map { entries[$0].value } }
         set {
-            if let i = position(of: key) {
-                if let newValue { entries[i].value = newValue } else { remove(at: i) }
-            } else if let newValue {
+            guard let newValue else {
+                if let i = position(of: key) { remove(at: i) }
+                return
+            }
+            if index != nil {
+                // One hash lookup for a new key (the common case when parsing): claim the next position,
+                // and put the old position back if the key was already there.
+                let n = entries.count
+                if let old = index!.updateValue(n, forKey: key) {
+                    index![key] = old
+                    entries[old].value = newValue
+                } else {
+                    entries.append((key, newValue))
+                }
+            } else if let i = entries.firstIndex(where: { $0.key == key }) {
+                entries[i].value = newValue
+            } else {
                 append(key, newValue)
             }
         }
     }
 
-    /// Appends a key known not to be present.
+    /// Appends a key known not to be present, to an object without an index yet.
     private mutating func append(_ key: String, _ value: JSONValue) {
         entries.append((key, value))
-        if index != nil {
-            index![key] = entries.count - 1
-        } else if entries.count >= Self.indexThreshold {
+        if entries.count >= Self.indexThreshold {
             var built: [String: Int] = [:]
             built.reserveCapacity(entries.count * 2)
             for (i, e) in entries.enumerated() { built[e.key] = i }
@@ -56,6 +68,7 @@ public struct JSONObject: Sendable, Equatable, Sequence, ExpressibleByDictionary
         }
     }
 
+    @discardableResult
     private mutating func remove(at i: Int) -> JSONValue {
         let removed = entries.remove(at: i)
         if index != nil {
