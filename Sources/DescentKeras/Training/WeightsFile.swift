@@ -180,8 +180,9 @@ extension Sequential {
     }
 }
 
-/// A float weight as Python's `json.dumps` writes it (`NaN`, `Infinity` for non-finite values).
-private func weightText(_ d: Double) -> String { JSONValue.double(d).serialized }
+/// A float weight as Python's `json.dumps` writes it (`NaN`, `Infinity` for non-finite values; for
+/// finite ones Swift's `description` is Python's `repr`, shortest round-trip digits).
+private func weightText(_ d: Double) -> String { d.isFinite ? d.description : JSONValue.double(d).serialized }
 
 /// Writes `buffer` as comma-separated numbers, in chunks of about 64 KiB.
 private func writeNumbers<T>(_ buffer: UnsafeBufferPointer<T>, to file: AtomicFileWriter,

@@ -34,6 +34,9 @@ public struct FileWriteError: Error, Equatable, CustomStringConvertible, Sendabl
 /// is `fsync`ed so the rename itself survives a power loss. On any error the temporary file is removed
 /// and a ``FileWriteError`` naming the target is thrown; the target is left as it was.
 ///
+/// A symbolic link at `path` is replaced by the new file (the link's target is not written), as the
+/// rename replaces the directory entry.
+///
 /// A process killed mid-write cannot remove its temporary file: a `.<name>.tmp-*` file may then be
 /// left beside the target (the target itself is intact).
 ///
