@@ -48,16 +48,15 @@ public final class ProgressBar {
         redraw(line)
     }
 
-    /// Writes the finished line for the epoch (with validation metrics) and a newline. `steps` is the
-    /// number of steps run, when the epoch ended early (a callback stopped training): Keras' bar then
-    /// ends at `2/45`.
-    public func finish(metrics: [(String, Double)], steps: Int? = nil) {
-        let done = Swift.min(Swift.max(0, steps ?? total), total)
+    /// Writes the finished line for the epoch (with validation metrics) and a newline. As Keras'
+    /// `ProgbarLogger._finalize_progbar`, the line shows the whole epoch (`45/45`) even when a callback
+    /// stopped training after an earlier batch.
+    public func finish(metrics: [(String, Double)]) {
         let elapsed = clock() - start
-        let perStep = done > 0 ? elapsed / Double(done) : 0
+        let perStep = total > 0 ? elapsed / Double(total) : 0
         let seconds = elapsed.isFinite && elapsed < 1e15 ? "\(Int(elapsed.rounded()))" : "?"
         let timing = " - \(seconds)s " + ProgressBar.formatStepTime(perStep)
-        let line = (interactive ? bar(done) : "\(done)/\(total)") + timing + ProgressBar.formatMetrics(metrics)
+        let line = (interactive ? bar(total) : "\(total)/\(total)") + timing + ProgressBar.formatMetrics(metrics)
         if interactive { redraw(line) } else { write(line) }
         write("\n")
     }

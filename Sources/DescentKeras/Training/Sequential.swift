@@ -246,13 +246,11 @@ public final class Sequential {
             if verbose != .silent {
                 if bar?.interactive == true { write("Epoch \(epoch + 1)/\(epochs)\n") } else { write("Epoch \(epoch + 1)/\(epochs) - ") }
             }
-            var stepsRun = 0
             for step in 0..<steps {
                 let indices = Array(order[Sequential.batchRows(step, n, batchSize)])
                 let xb = try trainX.gather(indices), yb = try trainY.gather(indices)
                 let (batchLoss, predictions) = try trainStep(xb, yb)
                 lossSum += batchLoss * Double(indices.count)
-                stepsRun += 1
                 seen += indices.count
                 for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
                 let logs = currentLogs(loss: lossSum / Double(seen))
@@ -267,7 +265,7 @@ public final class Sequential {
                 let scores = try evaluate(vx, vy, batchSize: batchSize)
                 logs += scores.map { ("val_" + $0.0, $0.1) }
             }
-            bar?.finish(metrics: logs, steps: stepsRun)
+            bar?.finish(metrics: logs)
             for c in all { try c.onEpochEnd(epoch, logs: Logs(uniqueKeysWithValues: logs), model: self) }
             if stopTraining { break }
         }
