@@ -62,8 +62,8 @@ extension Sequential {
     /// above. Nothing is assigned unless the whole file is valid.
     /// - Throws: ``TrainingError/badWeightsFile(_:)`` naming the file and the JSON path of the problem.
     public func loadWeights(fromFile path: String) throws {
-        func bad(_ where_: String, _ what: String) -> TrainingError {
-            .badWeightsFile("\(path): \(where_.isEmpty ? "" : where_ + ": ")\(what)")
+        func bad(_ place: String, _ what: String) -> TrainingError {
+            .badWeightsFile("\(path): \(place.isEmpty ? "" : place + ": ")\(what)")
         }
         let text: String
         do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
