@@ -23,21 +23,26 @@ struct OptimizerBench: ParsableCommand {
 
     @Option(help: "A built-in optimizer name (Keras defaults) or a Keras JSON config.")
     var optimizer: String = "adam"
-    @Option(help: "Total number of parameters.")
+    @Option(parsing: .unconditional, help: "Total number of parameters.")
     var params: Int = 10_000_000
-    @Option(help: "Number of variables the parameters are split into.")
+    @Option(parsing: .unconditional, help: "Number of variables the parameters are split into.")
     var tensors: Int = 10
-    @Option(help: "Timed steps.")
+    @Option(parsing: .unconditional, help: "Timed steps.")
     var steps: Int = 50
-    @Option(help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
+    @Option(parsing: .unconditional, help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
     var threads: Int?
     @Flag(help: "Print one JSON object instead of a table.")
     var json = false
 
     func validate() throws {
-        guard params > 0, tensors > 0, tensors <= params else { throw ValidationError("need 0 < --tensors <= --params") }
-        guard steps > 0 else { throw ValidationError("--steps must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requirePositive(params, "--params")
+        try requirePositive(tensors, "--tensors")
+        guard tensors <= params else { throw ValidationError("--tensors (\(tensors)) must be at most --params (\(params))") }
+        try requirePositive(steps, "--steps")
+        try requireThreads(threads)
+        do { _ = try Optimizer.deserialize(json: optimizer) } catch { throw ValidationError("--optimizer: \(error)") }
+        // Variables, gradients and up to three slots (Ftrl, Adam with amsgrad), float32.
+        try requireMemory(4 * 5 * Double(params), for: "--params \(params)")
     }
 
     func run() throws {
@@ -76,12 +81,18 @@ struct OptimizerBench: ParsableCommand {
 struct BandwidthBench: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bandwidth", abstract: "STREAM-style copy and triad (and an in-place update) in Swift: the memory-bandwidth limit.")
-    @Option(help: "Elements per array.")
+    @Option(parsing: .unconditional, help: "Elements per array.")
     var elements: Int = 16 * 1024 * 1024
-    @Option(help: "Threads.")
+    @Option(parsing: .unconditional, help: "Threads.")
     var threads: Int?
     @Flag(help: "Print JSON lines.")
     var json = false
+
+    func validate() throws {
+        try requirePositive(elements, "--elements")
+        try requireThreads(threads)
+        try requireMemory(4 * 3 * Double(elements), for: "--elements \(elements) (three float32 arrays)")
+    }
 
     func run() throws {
         if let threads { ThreadPool.setThreadCount(threads) }

@@ -8,19 +8,23 @@ struct MatmulBench: ParsableCommand {
         abstract: "Time Tensor.matmul of an [m, k] by [k, n] float32 product (transposes optional).",
         discussion: "Reports the time per product and GFLOP/s (2·m·n·k per product).")
 
-    @Option(help: "Rows of the product.") var m: Int = 32
-    @Option(help: "Inner dimension.") var k: Int = 64
-    @Option(help: "Columns of the product.") var n: Int = 128
+    @Option(parsing: .unconditional, help: "Rows of the product.") var m: Int = 32
+    @Option(parsing: .unconditional, help: "Inner dimension.") var k: Int = 64
+    @Option(parsing: .unconditional, help: "Columns of the product.") var n: Int = 128
     @Flag(help: "Store the left operand as [k, m] and transpose it.") var transposeA = false
     @Flag(help: "Store the right operand as [n, k] and transpose it.") var transposeB = false
-    @Option(help: "Timed products per repeat (best of 5 repeats).") var iterations: Int = 2000
-    @Option(help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).") var threads: Int?
+    @Option(parsing: .unconditional, help: "Timed products per repeat (best of 5 repeats).") var iterations: Int = 2000
+    @Option(parsing: .unconditional, help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).") var threads: Int?
     @Flag(help: "Print one JSON object.") var json = false
 
     func validate() throws {
-        guard m > 0, k > 0, n > 0 else { throw ValidationError("--m, --k and --n must be positive") }
-        guard iterations > 0 else { throw ValidationError("--iterations must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requirePositive(m, "--m")
+        try requirePositive(k, "--k")
+        try requirePositive(n, "--n")
+        try requirePositive(iterations, "--iterations")
+        try requireThreads(threads)
+        let (dm, dk, dn) = (Double(m), Double(k), Double(n))
+        try requireMemory(4 * (dm * dk + dk * dn + dm * dn), for: "--m \(m) --k \(k) --n \(n) (three float32 matrices)")
     }
 
     func run() throws {
@@ -35,7 +39,7 @@ struct MatmulBench: ParsableCommand {
             for _ in 0..<iterations { _ = try a.matmul(b, transposeA: transposeA, transposeB: transposeB) }
             best = min(best, (now() - start) / Double(iterations))
         }
-        let gflops = 2.0 * Double(m * n * k) / best / 1e9
+        let gflops = 2.0 * Double(m) * Double(n) * Double(k) / best / 1e9  // m·n·k may overflow Int
         if json {
             print(#"{"bench":"matmul","m":\#(m),"k":\#(k),"n":\#(n),"transpose_a":\#(transposeA),"transpose_b":\#(transposeB),"threads":\#(ThreadPool.threadCount),"us_per_product":\#(best * 1e6),"gflop_per_s":\#(gflops)}"#)
         } else {

@@ -32,24 +32,35 @@ struct SparseBench: ParsableCommand {
 
     @Option(help: "Comma-separated optimizers: built-in names (Keras defaults) or Keras JSON configs.")
     var optimizers: String = "adam,adagrad,sgd"
-    @Option(help: "Rows of the embedding table.")
+    @Option(parsing: .unconditional, help: "Rows of the embedding table.")
     var rows: Int = 1_000_000
-    @Option(help: "Columns of the embedding table.")
+    @Option(parsing: .unconditional, help: "Columns of the embedding table.")
     var dim: Int = 64
-    @Option(help: "Looked-up rows per step (with repeats).")
+    @Option(parsing: .unconditional, help: "Looked-up rows per step (with repeats).")
     var lookups: Int = 4096
-    @Option(help: "Timed steps per repeat (best of 3 repeats).")
+    @Option(parsing: .unconditional, help: "Timed steps per repeat (best of 3 repeats).")
     var steps: Int = 20
-    @Option(help: "Seed of the looked-up indices.")
+    @Option(parsing: .unconditional, help: "Seed of the looked-up indices.")
     var seed: UInt64 = 42
-    @Option(help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
+    @Option(parsing: .unconditional, help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
     var threads: Int?
     @Flag(help: "Print one JSON object per optimizer instead of a table.")
     var json = false
 
     func validate() throws {
-        guard rows > 0, dim > 0, lookups > 0, steps > 0 else { throw ValidationError("sizes and --steps must be positive") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        try requirePositive(rows, "--rows")
+        try requirePositive(dim, "--dim")
+        try requirePositive(lookups, "--lookups")
+        try requirePositive(steps, "--steps")
+        try requireThreads(threads)
+        let specs = splitTopLevel(optimizers)
+        guard !specs.isEmpty else { throw ValidationError("--optimizers names no optimizer") }
+        for spec in specs {
+            do { _ = try Optimizer.deserialize(json: spec) } catch { throw ValidationError("--optimizers: \(error)") }
+        }
+        // The table, its gradient-sized scratch and up to two slots, float32; the looked-up values.
+        try requireMemory(4 * (4 * Double(rows) * Double(dim) + Double(lookups) * Double(dim)),
+                          for: "--rows \(rows) --dim \(dim) --lookups \(lookups)")
     }
 
     func run() throws {

@@ -16,20 +16,20 @@ struct TrainBench: ParsableCommand {
 
     @Option(help: "Which model: digits, large or all.")
     var model: String = "all"
-    @Option(help: "Timed train steps per repeat (default: 200 for digits, 20 for large).")
+    @Option(parsing: .unconditional, help: "Timed train steps per repeat (default: 200 for digits, 20 for large).")
     var steps: Int?
-    @Option(help: "Epochs of the fit measurement (the first is not counted).")
+    @Option(parsing: .unconditional, help: "Epochs of the fit measurement (the first is not counted).")
     var epochs: Int = 4
-    @Option(help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
+    @Option(parsing: .unconditional, help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
     var threads: Int?
     @Flag(help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
     func validate() throws {
         guard ["digits", "large", "all"].contains(model) else { throw ValidationError("--model: digits, large or all") }
-        if let steps, steps < 1 { throw ValidationError("--steps must be positive") }
-        guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2 (the first is a warm-up)") }
-        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let steps { try requirePositive(steps, "--steps") }
+        guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2 (the first is a warm-up), got \(epochs)") }
+        try requireThreads(threads)
     }
 
     struct Workload {

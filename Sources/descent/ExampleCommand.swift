@@ -7,15 +7,15 @@ struct ExampleCommand: ParsableCommand {
         commandName: "example",
         abstract: "Minimise loss = 3·v1² + 2·v2² with gradients from a GradientTape.")
 
-    @Option(help: "Learning rate of the plain gradient-descent steps.")
+    @Option(parsing: .unconditional, help: "Learning rate of the plain gradient-descent steps (finite, > 0).")
     var learningRate: Double = 0.1
 
-    @Option(help: "Number of steps.")
+    @Option(parsing: .unconditional, help: "Number of steps (>= 0).")
     var steps: Int = 20
 
     func validate() throws {
-        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
-        guard steps >= 0 else { throw ValidationError("--steps must be >= 0, got \(steps)") }
+        try requireLearningRate(learningRate)
+        try requireNonNegative(steps, "--steps")
     }
 
     func run() throws {

@@ -4,14 +4,17 @@ import Foundation
 
 /// Options shared by `train` and `compare`.
 struct ModelOptions: ParsableArguments {
-    @Option(help: "Epochs.")
+    @Option(parsing: .unconditional, help: "Epochs (> 0).")
     var epochs: Int = 20
-    @Option(help: "Batch size.")
+    @Option(parsing: .unconditional, help: "Batch size (> 0; larger than the 1437 training images gives one batch per epoch, as Keras).")
     var batchSize: Int = 32
-    @Option(help: "Seed for weights and shuffling.")
+    @Option(parsing: .unconditional, help: "Seed for weights and shuffling.")
     var seed: UInt64 = 0
-    @Option(help: "Hidden layer sizes, comma-separated (ReLU).")
+    @Option(help: "Hidden layer sizes, comma-separated (ReLU); each 1 to \(OptionLimits.maxHiddenSize), at most \(OptionLimits.maxHiddenLayers) layers.")
     var hidden: String = "128,64"
+
+    /// The digits: 64 features, 10 classes, 1437 training images.
+    static let inputSize = 64, classes = 10, trainingImages = 1437
 
     func hiddenSizes() throws -> [Int] {
         let parts = hidden.split(separator: ",", omittingEmptySubsequences: false)
@@ -19,21 +22,44 @@ struct ModelOptions: ParsableArguments {
         guard !hidden.isEmpty, sizes.count == parts.count, sizes.allSatisfy({ $0 > 0 }) else {
             throw ValidationError("--hidden expects positive integers separated by commas, like 128,64; got '\(hidden)'")
         }
+        guard sizes.count <= OptionLimits.maxHiddenLayers else {
+            throw ValidationError("--hidden: at most \(OptionLimits.maxHiddenLayers) hidden layers, got \(sizes.count)")
+        }
+        if let wide = sizes.first(where: { $0 > OptionLimits.maxHiddenSize }) {
+            throw ValidationError("--hidden: each layer may have at most \(OptionLimits.maxHiddenSize) units, got \(wide)")
+        }
         return sizes
     }
 
-    func check() throws {
-        guard epochs > 0 else { throw ValidationError("--epochs must be positive, got \(epochs)") }
-        guard batchSize > 0 else { throw ValidationError("--batch-size must be positive, got \(batchSize)") }
-        _ = try hiddenSizes()
+    /// Checks every option (ArgumentParser calls it before `run`), then that the model fits in memory.
+    func validate() throws {
+        try requirePositive(epochs, "--epochs")
+        try requirePositive(batchSize, "--batch-size")
+        let sizes = try hiddenSizes()
+        // Weights of 64 → hidden … → 10 (at most 100 layers of 1e6 units: no Int overflow).
+        let widths = [ModelOptions.inputSize] + sizes + [ModelOptions.classes]
+        let parameters = zip(widths, widths.dropFirst()).reduce(0) { $0 + $1.0 * $1.1 + $1.1 }
+        // float32 weights, their gradients, up to three optimizer slots and a spare copy; per layer and
+        // row of a batch (clamped to the data, as fit does): the product, bias sum and activation, and
+        // their gradients.
+        let batch = min(batchSize, ModelOptions.trainingImages)
+        let bytes = 4 * (6 * Double(parameters) + 6 * Double(batch) * Double(widths.reduce(0, +)))
+        try requireMemory(bytes, for: "--hidden \(hidden) (\(parameters) parameters, batch \(batch))")
     }
 
     /// The digits MLP: 64 → hidden (ReLU) … → 10 logits.
+    /// - Throws: `ValidationError` (exit status 2) if the model cannot be built (e.g. its tensors
+    ///   cannot be allocated).
     func makeModel() throws -> Sequential {
         GlobalRandom.setSeed(seed)
-        let model = Sequential(try hiddenSizes().map { Dense($0, activation: .relu) } + [Dense(10)])
-        try model.build(inputShape: [1, 64])
-        return model
+        let sizes = try hiddenSizes()
+        do {
+            let model = Sequential(sizes.map { Dense($0, activation: .relu) } + [Dense(ModelOptions.classes)])
+            try model.build(inputShape: [1, ModelOptions.inputSize])
+            return model
+        } catch {
+            throw ValidationError("--hidden \(hidden): cannot build the model: \(error)")
+        }
     }
 }
 
@@ -51,7 +77,7 @@ func parseOptimizer(_ text: String, learningRate: Double?) throws -> Optimizer {
         throw ValidationError("--optimizer: \(origin)\(error)")
     }
     if let learningRate {
-        guard learningRate > 0 else { throw ValidationError("--learning-rate must be positive, got \(learningRate)") }
+        try requireLearningRate(learningRate)
         optimizer.learningRate = .number(learningRate)
     }
     return optimizer
@@ -61,47 +87,85 @@ func parseOptimizer(_ text: String, learningRate: Double?) throws -> Optimizer {
 struct TrainingRun {
     var history: History
     var seconds: Double
+    /// The test scores (NaN when training was terminated).
     var testLoss: Double
     var testAccuracy: Double
+    /// Where the loss became NaN or infinite, if it did (0-based epoch and batch) and training stopped.
+    var terminated: (epoch: Int, batch: Int, loss: Double)?
 }
 
-func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions, verbose: Verbosity) throws -> TrainingRun {
+/// Trains on the digits with `TerminateOnNaN` (Keras' message goes to `nanMessage`); the test scores
+/// are computed only if training was not terminated.
+func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions, verbose: Verbosity,
+                 nanMessage: ((String) -> Void)? = nil) throws -> TrainingRun {
     let data = try Digits.load()
     model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true),
                   metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
+    let stopper = TerminateOnNaN(output: nanMessage ?? { _ in })
     let start = monotonicSeconds()
     let history = try model.fit(data.train.x, data.train.y, batchSize: options.batchSize, epochs: options.epochs,
-                                verbose: verbose, validationData: (data.test.x, data.test.y), seed: options.seed)
+                                verbose: verbose, callbacks: [stopper], validationData: (data.test.x, data.test.y),
+                                seed: options.seed)
     let seconds = monotonicSeconds() - start
+    if let terminated = stopper.terminated {
+        return TrainingRun(history: history, seconds: seconds, testLoss: .nan, testAccuracy: .nan, terminated: terminated)
+    }
     let scores = try model.evaluate(data.test.x, data.test.y, batchSize: options.batchSize)
     return TrainingRun(history: history, seconds: seconds, testLoss: scores[0].1, testAccuracy: scores[1].1)
+}
+
+/// `error: the loss became NaN at epoch 1 (of 20), batch 3 (of 45) (learning rate 1e+30)`, 1-based as
+/// the progress bar counts.
+func divergenceFailure(_ terminated: (epoch: Int, batch: Int, loss: Double), options: ModelOptions,
+                       optimizer: Optimizer, learningRate: Double?) -> CommandFailure {
+    let batches = ModelOptions.trainingImages / options.batchSize + (ModelOptions.trainingImages % options.batchSize == 0 ? 0 : 1)
+    let what = terminated.loss.isNaN ? "NaN" : terminated.loss > 0 ? "inf" : "-inf"
+    // The rate as given on the command line; else the optimizer's (a float32 value: 7 digits).
+    let rate = learningRate.map { "learning rate \($0)" }
+        ?? optimizer.learningRate.numericValue.map { String(format: "learning rate %.7g", $0) } ?? "a learning-rate schedule"
+    return CommandFailure(
+        message: "the loss became \(what) at epoch \(terminated.epoch + 1) (of \(options.epochs)), batch \(terminated.batch + 1) (of \(batches)) (\(rate)); training stopped",
+        status: 1)
 }
 
 /// `descent train`: the main job, an MLP on the bundled digits.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an MLP on the bundled UCI digits (1437 train / 360 test images) with Keras' loop.")
+        abstract: "Train an MLP on the bundled UCI digits (1437 train / 360 test images) with Keras' loop.",
+        discussion: """
+            Training stops as Keras' TerminateOnNaN does when the loss becomes NaN or infinite; the command \
+            then exits with status 1, naming the epoch and batch. Invalid options exit with status 2.
+            """)
 
     @OptionGroup var model: ModelOptions
     @Option(help: "A built-in optimizer (sgd, adam, adagrad, adadelta, adamax, ftrl, nadam, rmsprop), a Keras JSON config, or a file with one.")
     var optimizer: String = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
-    @Option(help: "Override the optimizer's learning rate.")
+    @Option(parsing: .unconditional, help: "Override the optimizer's learning rate (finite, > 0).")
     var learningRate: Double?
     @Option(help: "Write loss and accuracy curves (train and validation) to this SVG file.")
     var plot: String?
-    @Flag(help: "Print a final JSON line with the per-epoch metrics and test scores.")
+    @Flag(help: "Print a final JSON line with the per-epoch metrics and test scores (NaN and infinity as null).")
     var json = false
     @Flag(help: "Print nothing during training.")
     var quiet = false
 
+    func validate() throws {
+        try requireLearningRate(learningRate)
+        _ = try parseOptimizer(optimizer, learningRate: learningRate)
+        if let plot { try requireWritableFile(plot, "--plot") }
+    }
+
     func run() throws {
-        try model.check()
         let optimizer = try parseOptimizer(optimizer, learningRate: learningRate)
         let network = try model.makeModel()
         if !quiet && !json { print(network.summary()) }
-        let result = try trainDigits(model: network, optimizer: optimizer, options: model, verbose: quiet ? .silent : .progressBar)
-        if !quiet {
+        // Keras prints TerminateOnNaN's message on standard output; with --json it goes to standard error,
+        // so that the JSON line stays the last line of standard output.
+        let nanMessage: (String) -> Void = quiet ? { _ in } : json ? { FileHandle.standardError.write(Data($0.utf8)) } : { print($0, terminator: "") }
+        let result = try trainDigits(model: network, optimizer: optimizer, options: model,
+                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage)
+        if !quiet && result.terminated == nil {
             print(String(format: "Test loss: %.4f - test accuracy: %.4f (%d epochs in %.2fs)",
                          result.testLoss, result.testAccuracy, result.history.epochs.count, result.seconds))
         }
@@ -113,18 +177,24 @@ struct TrainCommand: ParsableCommand {
                 ChartPanel(title: "Accuracy", yLabel: "accuracy", series: [
                     ChartSeries(name: "train", values: h["accuracy"]), ChartSeries(name: "validation", values: h["val_accuracy"], dashed: true)]),
             ], title: "Digits MLP \(model.hidden) — \(type(of: optimizer).kerasClassName)")
-            try Data(svg.utf8).write(to: URL(fileURLWithPath: plot))
+            try AtomicFile.write(svg, to: plot)
             if !quiet { print("Wrote \(plot)") }
         }
         if json {
             let h = result.history
-            let doc: JSONValue = [
-                "epochs": .int(h.epochs.count), "seconds": .double(result.seconds),
-                "loss": .array(h["loss"].map { .double($0) }), "accuracy": .array(h["accuracy"].map { .double($0) }),
-                "val_loss": .array(h["val_loss"].map { .double($0) }), "val_accuracy": .array(h["val_accuracy"].map { .double($0) }),
-                "test_loss": .double(result.testLoss), "test_accuracy": .double(result.testAccuracy),
+            var doc: JSONObject = [
+                "epochs": .int(h.epochs.count), "seconds": jsonNumber(result.seconds),
+                "loss": .array(h["loss"].map(jsonNumber)), "accuracy": .array(h["accuracy"].map(jsonNumber)),
+                "val_loss": .array(h["val_loss"].map(jsonNumber)), "val_accuracy": .array(h["val_accuracy"].map(jsonNumber)),
+                "test_loss": jsonNumber(result.testLoss), "test_accuracy": jsonNumber(result.testAccuracy),
             ]
-            print(doc.serialized)
+            if let t = result.terminated {
+                doc["terminated_on_nan"] = ["epoch": .int(t.epoch), "batch": .int(t.batch), "loss": jsonNumber(t.loss)]
+            }
+            print(JSONValue.object(doc).serialized)
+        }
+        if let terminated = result.terminated {
+            throw divergenceFailure(terminated, options: model, optimizer: optimizer, learningRate: learningRate)
         }
     }
 }
@@ -136,20 +206,25 @@ struct CompareCommand: ParsableCommand {
         abstract: "Train the digits MLP with every built-in optimizer; write their loss curves as SVG and print a table.")
 
     @OptionGroup var model: ModelOptions
-    @Option(help: "Learning rate for every optimizer (default: each one's Keras default).")
+    @Option(parsing: .unconditional, help: "Learning rate for every optimizer (finite, > 0; default: each one's Keras default).")
     var learningRate: Double?
     @Option(help: "The SVG file for the loss curves.")
     var plot: String = "compare.svg"
 
+    func validate() throws {
+        try requireLearningRate(learningRate)
+        try requireWritableFile(plot, "--plot")
+    }
+
     func run() throws {
-        try model.check()
         let names = ["SGD", "Adam", "Adagrad", "Adadelta", "Adamax", "Ftrl", "Nadam", "RMSprop"]
         var rows: [(String, TrainingRun)] = []
         for name in names {
             let optimizer = try parseOptimizer(name, learningRate: learningRate)
             let run = try trainDigits(model: try model.makeModel(), optimizer: optimizer, options: model, verbose: .silent)
             let padded = name + String(repeating: " ", count: max(0, 9 - name.count))
-            print(padded + String(format: " test accuracy %.4f  loss %.4f  %.2fs", run.testAccuracy, run.testLoss, run.seconds))
+            let diverged = run.terminated.map { " (loss became NaN or inf at epoch \($0.epoch + 1), batch \($0.batch + 1))" } ?? ""
+            print(padded + String(format: " test accuracy %.4f  loss %.4f  %.2fs", run.testAccuracy, run.testLoss, run.seconds) + diverged)
             rows.append((name, run))
         }
         let lrText = learningRate.map { "learning rate \($0)" } ?? "Keras default learning rates"
@@ -158,7 +233,7 @@ struct CompareCommand: ParsableCommand {
             ChartPanel(title: "Validation accuracy", yLabel: "accuracy",
                        series: rows.map { ChartSeries(name: $0.0, values: $0.1.history["val_accuracy"]) }),
         ], title: "Digits MLP \(model.hidden), \(model.epochs) epochs, \(lrText)")
-        try Data(svg.utf8).write(to: URL(fileURLWithPath: plot))
+        try AtomicFile.write(svg, to: plot)
         print("\n| optimizer | test accuracy | test loss | fit seconds |\n|---|---|---|---|")
         for (name, run) in rows {
             print(String(format: "| %@ | %.4f | %.4f | %.2f |", name as NSString, run.testAccuracy, run.testLoss, run.seconds))

@@ -166,3 +166,35 @@ public final class ModelCheckpoint: Callback {
         savedFiles.append(path)
     }
 }
+
+/// Stops training as soon as the loss is NaN or infinite (Keras' `TerminateOnNaN`).
+///
+/// As in tf-keras: after each training batch it reads `logs["loss"]` (the epoch's running mean loss);
+/// when it is NaN or ±infinity it prints `Batch <batch>: Invalid loss, terminating training` (the batch
+/// 0-based) and sets ``Sequential/stopTraining``, so `fit` ends the epoch after that batch (validation
+/// and `onEpochEnd` still run on the logs so far, as in Keras) and stops.
+public final class TerminateOnNaN: Callback {
+    /// Where the batch it stopped at was: the epoch and batch (both 0-based) and the loss, if it stopped.
+    public private(set) var terminated: (epoch: Int, batch: Int, loss: Double)?
+    private var epoch = 0
+    private let write: (String) -> Void
+
+    /// - Parameter output: where Keras' message goes (standard output by default, as Keras'
+    ///   `print_msg`).
+    public init(output: ((String) -> Void)? = nil) {
+        self.write = output ?? { print($0, terminator: "") }
+    }
+
+    /// Forgets a previous run's termination.
+    public func onTrainBegin(model: Sequential) throws { terminated = nil }
+    /// Records the epoch, for ``terminated``.
+    public func onEpochBegin(_ epoch: Int, model: Sequential) throws { self.epoch = epoch }
+
+    /// Keras' `on_batch_end`: stops training if `logs["loss"]` is NaN or infinite.
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws {
+        guard let loss = logs["loss"], loss.isNaN || loss.isInfinite else { return }
+        write("Batch \(batch): Invalid loss, terminating training\n")
+        terminated = (epoch, batch, loss)
+        model.stopTraining = true
+    }
+}

@@ -48,11 +48,14 @@ public final class ProgressBar {
         redraw(line)
     }
 
-    /// Writes the finished line for the epoch (with validation metrics) and a newline.
+    /// Writes the finished line for the epoch (with validation metrics) and a newline. As Keras'
+    /// `ProgbarLogger._finalize_progbar`, the line shows the whole epoch (`45/45`) even when a callback
+    /// stopped training after an earlier batch.
     public func finish(metrics: [(String, Double)]) {
         let elapsed = clock() - start
         let perStep = total > 0 ? elapsed / Double(total) : 0
-        let timing = " - \(Int(elapsed.rounded()))s " + ProgressBar.formatStepTime(perStep)
+        let seconds = elapsed.isFinite && elapsed < 1e15 ? "\(Int(elapsed.rounded()))" : "?"
+        let timing = " - \(seconds)s " + ProgressBar.formatStepTime(perStep)
         let line = (interactive ? bar(total) : "\(total)/\(total)") + timing + ProgressBar.formatMetrics(metrics)
         if interactive { redraw(line) } else { write(line) }
         write("\n")
@@ -68,7 +71,7 @@ public final class ProgressBar {
     func bar(_ step: Int) -> String {
         let digits = String(total).count
         let count = String(repeating: " ", count: max(0, digits - String(step).count)) + "\(step)/\(total)"
-        let filled = total > 0 ? Int(Double(ProgressBar.width) * Double(step) / Double(total)) : ProgressBar.width
+        let filled = total > 0 ? Swift.min(ProgressBar.width, Int(Double(ProgressBar.width) * Double(Swift.max(0, step)) / Double(total))) : ProgressBar.width
         var inside = String(repeating: "=", count: max(0, filled - (step < total ? 1 : 0)))
         if step < total { inside += ">" }
         inside += String(repeating: ".", count: max(0, ProgressBar.width - inside.count))
@@ -81,11 +84,13 @@ public final class ProgressBar {
     }
 
     static func formatValue(_ v: Double) -> String {
+        if v.isNaN { return "nan" }  // printf writes "-nan" for a NaN with the sign bit; numpy writes nan
         if v != 0 && abs(v) < 1e-3 { return cFormat("%.4e", v) }
         return cFormat("%.4f", v)
     }
 
     static func formatETA(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds < 1e15 else { return "?" }  // Int(_:) traps on NaN and infinity
         let s = Int(seconds.rounded())
         if s >= 3600 { return "\(s / 3600):" + twoDigits((s % 3600) / 60) + ":" + twoDigits(s % 60) }
         if s >= 60 { return "\(s / 60):" + twoDigits(s % 60) }
@@ -93,6 +98,7 @@ public final class ProgressBar {
     }
 
     static func formatStepTime(_ seconds: Double) -> String {
+        guard seconds.isFinite, seconds < 1e9 else { return "?s/step" }
         if seconds >= 1 { return "\(Int(seconds.rounded()))s/step" }
         if seconds >= 1e-3 { return "\(Int((seconds * 1e3).rounded()))ms/step" }
         return "\(Int((seconds * 1e6).rounded()))us/step"

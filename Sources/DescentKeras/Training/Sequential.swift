@@ -48,7 +48,9 @@ public final class Sequential {
     public private(set) var loss: (any Loss)?
     /// The metrics set by ``compile(optimizer:loss:metrics:)``.
     public private(set) var metrics: [MeanMetricWrapper] = []
-    /// Set by a callback (EarlyStopping) to end `fit` after the current epoch.
+    /// Set by a callback to end `fit` (Keras' `stop_training`): set in `onTrainBatchEnd` (TerminateOnNaN)
+    /// it ends the epoch after that batch, then `fit` runs validation and `onEpochEnd` and stops; set in
+    /// `onEpochEnd` (EarlyStopping) it stops after the current epoch.
     public var stopTraining = false
 
     /// A model of `layers`; a `nil` name becomes `"sequential"`, `"sequential_1"`, ...
@@ -226,7 +228,8 @@ public final class Sequential {
         }
         let n = trainX.shape[0]
         guard n > 0 else { throw TrainingError.invalidArgument("fit: no training samples") }
-        let steps = (n + batchSize - 1) / batchSize
+        // Overflow-free for any positive batch size: a batch larger than the data is one batch (as Keras).
+        let steps = Sequential.batchCount(n, batchSize)
         let history = History()
         let all: [Callback] = callbacks + [history]
         var generator = SeededGenerator(seed: seed ?? GlobalRandom.nextSeed())
@@ -244,7 +247,7 @@ public final class Sequential {
                 if bar?.interactive == true { write("Epoch \(epoch + 1)/\(epochs)\n") } else { write("Epoch \(epoch + 1)/\(epochs) - ") }
             }
             for step in 0..<steps {
-                let indices = Array(order[(step * batchSize)..<min(n, (step + 1) * batchSize)])
+                let indices = Array(order[Sequential.batchRows(step, n, batchSize)])
                 let xb = try trainX.gather(indices), yb = try trainY.gather(indices)
                 let (batchLoss, predictions) = try trainStep(xb, yb)
                 lossSum += batchLoss * Double(indices.count)
@@ -253,6 +256,9 @@ public final class Sequential {
                 let logs = currentLogs(loss: lossSum / Double(seen))
                 bar?.update(step: step + 1, metrics: logs)
                 for c in all { try c.onTrainBatchEnd(step, logs: Logs(uniqueKeysWithValues: logs), model: self) }
+                // Keras: a callback's `stop_training` ends the epoch after this batch; validation and the
+                // epoch-end callbacks still run on the logs so far.
+                if stopTraining { break }
             }
             var logs = currentLogs(loss: lossSum / Double(seen))
             if let (vx, vy) = validation {
@@ -265,6 +271,19 @@ public final class Sequential {
         }
         for c in all { try c.onTrainEnd(model: self) }
         return history
+    }
+
+    /// The number of batches of at most `batchSize` (> 0) rows in `count` rows, without overflow for any
+    /// `batchSize` (`(count + batchSize - 1) / batchSize` overflows for a huge one).
+    static func batchCount(_ count: Int, _ batchSize: Int) -> Int {
+        count / batchSize + (count % batchSize == 0 ? 0 : 1)
+    }
+
+    /// The rows of batch `batch` (< ``batchCount(_:_:)``): never computes `start + batchSize`, which
+    /// overflows for a huge batch size.
+    static func batchRows(_ batch: Int, _ count: Int, _ batchSize: Int) -> Range<Int> {
+        let start = batch * batchSize  // < count, since batch < batchCount
+        return start..<(start + Swift.min(batchSize, count - start))
     }
 
     private func currentLogs(loss: Double) -> [(String, Double)] {
@@ -281,8 +300,8 @@ public final class Sequential {
         let n = x.shape[0]
         for m in metrics { m.reset() }
         var lossSum = 0.0
-        for start in stride(from: 0, to: n, by: batchSize) {
-            let rows = start..<min(n, start + batchSize)
+        for batch in 0..<Sequential.batchCount(n, batchSize) {
+            let rows = Sequential.batchRows(batch, n, batchSize)
             let xb = try x.slice(rows: rows), yb = try y.slice(rows: rows)
             let predictions = try self(xb, training: false)
             var value = try loss(yb, predictions, sampleWeight: nil)
@@ -300,53 +319,9 @@ public final class Sequential {
         guard batchSize > 0 else { throw TrainingError.invalidArgument("predict: batchSize must be positive, got \(batchSize)") }
         guard x.rank >= 1, x.shape[0] > 0 else { throw TrainingError.invalidArgument("predict: x has no samples (shape \(x.shape))") }
         var outputs: [Tensor] = []
-        for start in stride(from: 0, to: x.shape[0], by: batchSize) {
-            outputs.append(try self(x.slice(rows: start..<min(x.shape[0], start + batchSize)), training: false).untracked)
+        for batch in 0..<Sequential.batchCount(x.shape[0], batchSize) {
+            outputs.append(try self(x.slice(rows: Sequential.batchRows(batch, x.shape[0], batchSize)), training: false).untracked)
         }
         return try Tensor.concat(outputs, axis: 0)
-    }
-
-    // MARK: Checkpoints
-
-    /// Writes the weights as JSON: `{"format": "descent-weights", "version": 1, "weights": [{"name",
-    /// "shape", "dtype", "values"}]}`.
-    public func saveWeights(toFile path: String) throws {
-        var entries: [JSONValue] = []
-        for w in weights {
-            let v = w.untrackedValue
-            entries.append(.object([
-                "name": .string(w.name), "shape": .array(w.shape.map { .int($0) }), "dtype": .string(w.dtype.rawValue),
-                "values": .array(v.doubles.map { .double($0) }),
-            ]))
-        }
-        let document: JSONValue = .object(["format": "descent-weights", "version": 1, "weights": .array(entries)])
-        try Data(document.serialized.utf8).write(to: URL(fileURLWithPath: path))
-    }
-
-    /// Reads weights written by ``saveWeights(toFile:)`` into this (built) model, matching by position.
-    /// - Throws: ``TrainingError/badWeightsFile(_:)`` naming the file and the mismatching weight.
-    public func loadWeights(fromFile path: String) throws {
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw TrainingError.badWeightsFile("cannot read weights file \(path): \(error.localizedDescription)")
-        }
-        let document = try JSONValue(parsing: text)
-        guard document.objectValue?["format"] == "descent-weights", let entries = document.objectValue?["weights"]?.arrayValue else {
-            throw TrainingError.badWeightsFile("\(path) is not a Descent weights file")
-        }
-        let ws = weights
-        guard entries.count == ws.count else {
-            throw TrainingError.badWeightsFile("\(path) holds \(entries.count) weights, model '\(name)' has \(ws.count) (build the model first)")
-        }
-        var values: [Tensor] = []
-        for (w, e) in zip(ws, entries) {
-            let shape = e.objectValue?["shape"]?.arrayValue?.compactMap(\.intValue) ?? []
-            let numbers = e.objectValue?["values"]?.arrayValue?.compactMap(\.doubleValue) ?? []
-            guard shape == w.shape, numbers.count == w.scalarCount else {
-                throw TrainingError.badWeightsFile("\(path): weight '\(e.objectValue?["name"]?.stringValue ?? "?")' has shape \(shape), model weight '\(w.name)' has \(w.shape)")
-            }
-            values.append(try Tensor(shape: shape, scalars: numbers).cast(to: w.dtype))
-        }
-        try setWeights(values)
     }
 }
