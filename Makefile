@@ -6,7 +6,7 @@ SWIFT ?= swift
 # here (as Rust projects pass `-C target-cpu=native`).
 RELEASE = -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-release
 
-.PHONY: deps demo test build release bench golden clean
+.PHONY: deps demo test build release bench fuzz golden clean
 
 deps:
 	@./scripts/install-deps.sh
@@ -30,6 +30,14 @@ release: deps
 ## write BENCHMARKS.md (about 7 minutes; see bench/README.md).
 bench: deps
 	bench/run_all.sh
+
+## Opt-in, not part of `make test`'s build: build the libFuzzer targets in Fuzz/ (a separate package,
+## instrumented with ASan), replay the committed crash reproducers, then fuzz each target for
+## FUZZ_SECONDS seconds (default 60). Exits non-zero on any finding; see Fuzz/README.md.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	Fuzz/replay-regressions.sh
+	Fuzz/run.sh all $(FUZZ_SECONDS)
 
 ## Regenerate the TensorFlow golden fixtures (needs PyPI; see scripts/golden/README.md).
 golden:
