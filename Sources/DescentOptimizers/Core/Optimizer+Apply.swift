@@ -192,11 +192,11 @@ extension Optimizer {
     func validatePairs(_ grads: [Gradient], _ variables: [Variable]) throws -> PairsSummary {
         var summary = PairsSummary()
         for i in grads.indices {
-            let v = variables[i]
-            try checkGradient(grads[i], for: v)
+            let g = grads[i], v = variables[i]
+            try checkGradient(g, for: v)
             if v.dtype == .float32 { summary.hasFloat32 = true } else { summary.hasFloat64 = true }
             let constraint = v.constraint
-            switch grads[i] {
+            switch g {
             case .dense:
                 guard let constraint else { continue }
                 summary.hasConstraint = true
