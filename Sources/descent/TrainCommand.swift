@@ -31,7 +31,7 @@ struct ModelOptions: ParsableArguments {
     /// The digits MLP: 64 → hidden (ReLU) … → 10 logits.
     func makeModel() throws -> Sequential {
         GlobalRandom.setSeed(seed)
-        let model = Sequential(try hiddenSizes().map { Dense($0, activation: .relu) } + [Dense(10)])
+        let model = try Sequential(hiddenSizes().map { try Dense($0, activation: .relu) } + [Dense(10)])
         try model.build(inputShape: [1, 64])
         return model
     }

@@ -673,7 +673,7 @@ open class Optimizer {
         let grads = try computeGradients(loss, varList: { params }, watching: params, gradLoss: nil, tape: nil)
         return try grads.map { g, v in
             guard let g else { throw OptimizerError.missingGradient(variable: v.name) }
-            return g.denseValue
+            return try g.denseValue
         }
     }
 
