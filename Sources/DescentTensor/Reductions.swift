@@ -211,6 +211,7 @@ func reduceKernel<T: FloatingElement>(
             var partial = [T](repeating: identity, count: chunks)
             let chunk = (r + chunks - 1) / chunks
             partial.withUnsafeMutableBufferPointer { buf in
+                // Internal invariant: `partial` has `chunks` >= 2 elements, so its buffer has an address.
                 let pb = UncheckedSendable(buf.baseAddress!)
                 ThreadPool.forEach(chunks) { c in
                     let lo = c * chunk, hi = Swift.min(r, lo + chunk)
