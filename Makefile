@@ -6,7 +6,7 @@ SWIFT ?= swift
 # here (as Rust projects pass `-C target-cpu=native`).
 RELEASE = -c release -Xswiftc -target-cpu -Xswiftc native --scratch-path .build-release
 
-.PHONY: deps demo test build release bench fuzz golden clean
+.PHONY: deps demo test build release bench fuzz golden clean sanitize
 
 deps:
 	@./scripts/install-deps.sh
@@ -24,6 +24,12 @@ build: deps
 
 release: deps
 	$(SWIFT) build $(RELEASE)
+
+## The test suite under ThreadSanitizer, then AddressSanitizer with the buffer cache off
+## (DESCENT_BUFFER_CACHE=0); fails on any report (see scripts/sanitize.sh). Separate scratch paths
+## (.build-tsan, .build-asan); each build takes several minutes.
+sanitize: deps
+	SWIFT="$(SWIFT)" scripts/sanitize.sh
 
 ## Opt-in, not part of `make test`: build in release, run every Descent benchmark and the PyTorch,
 ## TensorFlow/tf-keras and JAX peers (venvs in ../venv-*, created with pip if missing) in one run, and

@@ -59,7 +59,10 @@ extension Tensor {
 
     /// Negation.
     public static prefix func - (x: Tensor) -> Tensor {
-        let out = try! x.applyUnary(.neg)  // defined for every dtype
+        // Internal invariant: `applyUnary` throws only for a dtype without the operation (negation has
+        // every dtype) or a buffer the machine cannot provide, and the result is exactly as large as `x`,
+        // which exists (see `TensorStorage.init(existingSizeByteCount:)`).
+        let out = try! x.applyUnary(.neg)
         return Autodiff.recordUnary("neg", x, out, backward: { g in [.dense(-g)] })
     }
 

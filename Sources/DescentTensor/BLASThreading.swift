@@ -24,7 +24,9 @@ enum BLASThreading {
     @inline(__always)
     static func run(m: Int, n: Int, k: Int, _ call: () -> Void) {
         let threads = ThreadPool.threadCount
-        guard threads > 1, n <= narrow || k <= narrow, m * n * k > openBLASThreshold else { return call() }
+        // The work in `Double`: the three sizes are checked one by one, their product is not.
+        guard threads > 1, n <= narrow || k <= narrow, Double(m) * Double(n) * Double(k) > Double(openBLASThreshold)
+        else { return call() }
         narrowCalls.withLock { count in
             if count == 0 { openblas_set_num_threads(1) }
             count += 1

@@ -19,7 +19,7 @@ extension Tensor {
                 operation: name, lhs: shape, rhs: bias.shape,
                 reason: "the bias must be a vector as long as the last dimension (\(shape.last.map(String.init) ?? "none"))")
         }
-        var out = Tensor(uninitializedShape: shape, dtype: dtype)
+        var out = try Tensor(uninitializedShape: shape, dtype: dtype, operation: name)
         func run<T: FloatingElement>(_: T.Type) {
             if relu {
                 binaryKernel(T.self, self, bias, &out, cost: .cheap, AddReluOp.self)

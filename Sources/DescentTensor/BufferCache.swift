@@ -14,6 +14,13 @@ import Glibc
 ///
 /// Bounds: at most ``buffersPerClass`` buffers per class and ``maximumCachedBytes`` in all; beyond
 /// that, buffers go back to `free`. `DESCENT_BUFFER_CACHE=0` turns the cache off (for memory checkers).
+///
+/// Failure: ``allocate(_:)`` returns `nil` instead of trapping when a request exceeds the machine's
+/// memory (``SystemMemory/totalBytes``, checked first because Linux overcommits: a huge `malloc` may
+/// succeed and the process be killed when the pages are touched) or when `posix_memalign` fails.
+///
+/// The lock is a `Mutex` taken through ``Synchronization/Mutex/withSanitizerVisibleLock(_:)``, so that
+/// ThreadSanitizer sees it (see ``ThreadSanitizerHooks``).
 enum BufferCache {
     /// The largest buffer kept.
     static let maximumBufferBytes = 4 << 20
@@ -61,10 +68,11 @@ enum BufferCache {
     private static let hugePageBytes = 2 << 20
     private static let hugePagesEnabled = environmentFlag("DESCENT_HUGE_PAGES")
 
-    /// A 64-byte-aligned buffer of at least `bytes` bytes (uninitialised).
-    static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer {
+    /// A 64-byte-aligned buffer of at least `bytes` bytes (uninitialised), or `nil` when the machine
+    /// cannot provide it (see the type's documentation).
+    static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard enabled, let (index, capacity) = sizeClass(bytes) else { return fresh(bytes) }
-        let reused: UInt? = state.withLock { state in
+        let reused: UInt? = state.withSanitizerVisibleLock { state in
             guard let address = state.stacks[index].popLast() else { return nil }
             state.cachedBytes -= capacity
             return address
@@ -73,21 +81,24 @@ enum BufferCache {
         return fresh(capacity)
     }
 
-    /// A new buffer from the system: huge-page backed from ``hugePageThreshold`` up.
-    private static func fresh(_ bytes: Int) -> UnsafeMutableRawPointer {
-        if bytes >= hugePageThreshold && hugePagesEnabled { return allocateHuge(bytes) }
-        return UnsafeMutableRawPointer.allocate(byteCount: max(bytes, 64), alignment: 64)
+    /// A new buffer from the system, huge-page backed from ``hugePageThreshold`` up; `nil` when it is
+    /// larger than the machine's memory or the allocator refuses. (Not Swift's
+    /// `UnsafeMutableRawPointer.allocate`, which traps on failure.)
+    private static func fresh(_ bytes: Int) -> UnsafeMutableRawPointer? {
+        guard bytes <= SystemMemory.totalBytes else { return nil }
+        if bytes >= hugePageThreshold && hugePagesEnabled, let huge = allocateHuge(bytes) { return huge }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, 64, max(bytes, 64)) == 0 else { return nil }
+        return raw
     }
 
     /// A large buffer aligned to 2 MiB, advised (`MADV_HUGEPAGE`) before its pages are first touched, so
     /// that the kernel can back it with 2 MiB pages where transparent huge pages are in `madvise` mode:
     /// a memory-bound update streams through it without a TLB miss every 4 KiB. Freed with `free`, as
     /// every buffer here (Swift's aligned allocations are `free`d too).
-    private static func allocateHuge(_ bytes: Int) -> UnsafeMutableRawPointer {
+    private static func allocateHuge(_ bytes: Int) -> UnsafeMutableRawPointer? {
         var raw: UnsafeMutableRawPointer?
-        guard posix_memalign(&raw, hugePageBytes, bytes) == 0, let raw else {
-            return UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 64)
-        }
+        guard posix_memalign(&raw, hugePageBytes, bytes) == 0, let raw else { return nil }
         _ = madvise(raw, bytes, MADV_HUGEPAGE)
         return raw
     }
@@ -98,7 +109,7 @@ enum BufferCache {
             free(pointer)
             return
         }
-        let kept = state.withLock { state in
+        let kept = state.withSanitizerVisibleLock { state in
             guard state.stacks[index].count < buffersPerClass,
                   state.cachedBytes + capacity <= maximumCachedBytes else { return false }
             state.stacks[index].append(UInt(bitPattern: pointer))
@@ -106,5 +117,40 @@ enum BufferCache {
             return true
         }
         if !kept { free(pointer) }
+    }
+}
+
+/// The machine's memory, read once.
+enum SystemMemory {
+    /// Physical memory plus swap, in bytes: no single tensor buffer can be larger. (`Int.max` if the
+    /// system does not say.)
+    static let totalBytes: Int = {
+        let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
+        guard pages > 0, pageSize > 0 else { return Int.max }
+        let (physical, overflow) = pages.multipliedReportingOverflow(by: pageSize)
+        if overflow { return Int.max }
+        let (total, overflow2) = physical.addingReportingOverflow(swapBytes())
+        return overflow2 ? Int.max : total
+    }()
+}
+
+extension SystemMemory {
+    /// The `SwapTotal` line of `/proc/meminfo`, in bytes (0 if it cannot be read).
+    static func swapBytes() -> Int {
+        guard let file = fopen("/proc/meminfo", "r") else { return 0 }
+        defer { fclose(file) }
+        var line: UnsafeMutablePointer<CChar>?
+        var capacity = 0
+        defer { free(line) }
+        while getline(&line, &capacity, file) > 0, let line {
+            let text = String(cString: line)
+            guard text.hasPrefix("SwapTotal:") else { continue }
+            // "SwapTotal:       2097148 kB"
+            let fields = text.split(separator: " ", omittingEmptySubsequences: true)
+            guard fields.count >= 2, let kib = Int(fields[1]) else { return 0 }
+            let (bytes, overflow) = kib.multipliedReportingOverflow(by: 1024)
+            return overflow ? Int.max : bytes
+        }
+        return 0
     }
 }

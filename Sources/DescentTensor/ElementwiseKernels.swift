@@ -68,7 +68,7 @@ extension Tensor {
     /// Applies `op` element-wise without recording (the kernel behind the public math functions).
     @usableFromInline
     func applyUnary(_ op: UnaryOp) throws -> Tensor {
-        let out = Tensor(uninitializedShape: shape, dtype: dtype)
+        let out = try Tensor(uninitializedShape: shape, dtype: dtype, operation: op.rawValue)
         func run<T: FloatingElement>(_: T.Type) {
             let src = _pointer(T.self), dst = out._mutablePointer(T.self), n = scalarCount
             switch op {
@@ -191,7 +191,7 @@ struct BroadcastPlan {
     /// Calls `body(aOffset, bOffset, outOffset)` for every inner run, in order.
     @inlinable @inline(__always)
     func forEachRun(_ body: (Int, Int, Int) -> Void) {
-        let outerCount = outerShape.reduce(1, *)
+        let outerCount = Shape.product(outerShape)
         if outerShape.isEmpty {
             body(0, 0, 0)
             return
@@ -309,7 +309,7 @@ extension Tensor {
             throw TensorError.dtypeMismatch(operation: opName, lhs: dtype, rhs: other.dtype)
         }
         let outShape = try broadcastShape(shape, other.shape, operation: opName)
-        var out = Tensor(uninitializedShape: outShape, dtype: dtype)
+        var out = try Tensor(uninitializedShape: outShape, dtype: dtype, operation: opName)
         func run<T: FloatingElement>(_: T.Type) {
             switch op {
             case .add: binaryKernel(T.self, self, other, &out, cost: .cheap, AddOp.self)

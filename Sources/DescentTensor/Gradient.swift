@@ -6,19 +6,23 @@
 /// repeated rows add up when densified.
 public struct IndexedSlices: Sendable {
     /// The rows, shape `[indices.count] + denseShape[1...]`.
-    public var values: Tensor
+    public let values: Tensor
     /// The row of the dense tensor each row of `values` belongs to.
-    public var indices: [Int]
-    /// The shape of the dense tensor.
-    public var denseShape: [Int]
+    public let indices: [Int]
+    /// The shape of the dense tensor (a valid shape: see ``Shape``).
+    public let denseShape: [Int]
 
     /// Creates slices, checking that the shapes agree and the indices are in range.
-    /// - Throws: ``TensorError`` naming the mismatching shapes or the bad index.
+    /// - Throws: ``TensorError`` naming the mismatching shapes or the bad index, or the dense shape when
+    ///   it has a negative dimension or too many elements (``Shape/elementCount(_:operation:)``).
     public init(values: Tensor, indices: [Int], denseShape: [Int]) throws {
         guard !denseShape.isEmpty else {
             throw TensorError.invalidShape(operation: "IndexedSlices", shape: denseShape,
                                            reason: "the dense shape needs at least one dimension")
         }
+        // The dense shape is the caller's: with no indices, `values` (shape [0, ...]) says nothing about
+        // its size, and `rowSize` and `toDense()` multiply its dimensions.
+        _ = try Shape.elementCount(denseShape, operation: "IndexedSlices dense shape")
         let expected = [indices.count] + denseShape.dropFirst()
         guard values.shape == expected else {
             throw TensorError.incompatibleShapes(
@@ -31,6 +35,8 @@ public struct IndexedSlices: Sendable {
         self.init(unchecked: values, indices: indices, denseShape: denseShape)
     }
 
+    /// Slices whose shapes are known to agree. Internal invariant: `denseShape` is a tensor's (valid)
+    /// shape, `values` has shape `[indices.count] + denseShape[1...]` and the indices are in range.
     @usableFromInline init(unchecked values: Tensor, indices: [Int], denseShape: [Int]) {
         self.values = values
         self.indices = indices
@@ -41,11 +47,13 @@ public struct IndexedSlices: Sendable {
     public var dtype: DType { values.dtype }
 
     /// Elements per row (the product of `denseShape[1...]`).
-    public var rowSize: Int { denseShape.dropFirst().reduce(1, *) }
+    public var rowSize: Int { Shape.product(denseShape.dropFirst()) }  // denseShape is valid (init)
 
     /// The dense tensor: zeros with the rows of `values` added at their indices.
-    public func toDense() -> Tensor {
-        let out = try! Tensor.zeros(shape: denseShape, dtype: dtype)  // valid shape by construction
+    /// - Throws: ``TensorError/allocationFailed(operation:shape:bytes:machineBytes:)`` when the dense
+    ///   tensor does not fit in memory (the dense shape need not exist anywhere yet).
+    public func toDense() throws -> Tensor {
+        let out = try Tensor.zeros(shape: denseShape, dtype: dtype)
         let row = rowSize
         func scatter<T: FloatingElement>(_: T.Type) {
             let dst = out._mutablePointer(T.self)
@@ -83,7 +91,10 @@ public struct IndexedSlices: Sendable {
         }
         if unique.count == indices.count { return self }
         let row = rowSize
-        let summed = try! Tensor.zeros(shape: [unique.count] + denseShape.dropFirst(), dtype: dtype)
+        // At most as large as `values` (fewer rows), which exists.
+        let summed = Tensor(existingSizeShape: [unique.count] + denseShape.dropFirst(), count: unique.count * row,
+                            dtype: dtype)
+        summed.storage.zeroFill()
         func sum<T: FloatingElement>(_: T.Type) {
             let dst = summed._mutablePointer(T.self), src = values._pointer(T.self)
             for r in 0..<indices.count {
@@ -110,10 +121,13 @@ public enum Gradient: Sendable {
     case sparse(IndexedSlices)
 
     /// The gradient as a dense tensor (sparse rows are scattered and summed).
+    /// - Throws: as ``IndexedSlices/toDense()``, when a sparse gradient's dense tensor does not fit in memory.
     public var denseValue: Tensor {
-        switch self {
-        case .dense(let t): return t
-        case .sparse(let s): return s.toDense()
+        get throws {
+            switch self {
+            case .dense(let t): return t
+            case .sparse(let s): return try s.toDense()
+            }
         }
     }
 

@@ -32,11 +32,11 @@ extension Tensor {
             throw TensorError.incompatibleShapes(operation: name, lhs: a.shape, rhs: b.shape,
                                                  reason: "batch dimensions \(aBatch) and \(bBatch) differ")
         }
-        let batchCount = batch.reduce(1, *)
+        let batchCount = Shape.product(batch)  // an operand's batch dimensions
         let filled = m > 0 && n > 0 && k > 0 && batchCount > 0
         // With beta = 0, GEMM writes every element of C without reading it: no zero-filling needed.
-        let out = filled ? Tensor(uninitializedShape: batch + [m, n], dtype: a.dtype)
-                         : try Tensor.zeros(shape: batch + [m, n], dtype: a.dtype)
+        let out = try Tensor(uninitializedShape: batch + [m, n], dtype: a.dtype, operation: name)
+        if !filled { out.storage.zeroFill() }
         if filled {
             func run<T: FloatingElement>(_: T.Type) {
                 let pa = a._pointer(T.self), pb = b._pointer(T.self), pc = out._mutablePointer(T.self)

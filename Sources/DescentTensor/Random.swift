@@ -68,11 +68,10 @@ extension Tensor {
     public static func randomUniform(
         shape: [Int], min: Double = 0, max: Double = 1, dtype: DType = .float32, using generator: inout SeededGenerator
     ) throws -> Tensor {
-        try validate(shape: shape, operation: "randomUniform")
         guard min <= max else {
             throw TensorError.invalidArgument(operation: "randomUniform", reason: "min \(min) is greater than max \(max)")
         }
-        var t = Tensor(uninitializedShape: shape, dtype: dtype)
+        var t = try Tensor(uninitializedShape: shape, dtype: dtype, operation: "randomUniform")
         // `min + width * u` can round up to `max` when the spacing of floats near `max` exceeds
         // `width * (1 - u)`, so results are capped at the largest value below `max` (the range is half-open).
         switch dtype {
@@ -104,8 +103,7 @@ extension Tensor {
         shape: [Int], mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32,
         using generator: inout SeededGenerator
     ) throws -> Tensor {
-        try validate(shape: shape, operation: "randomNormal")
-        var t = Tensor(uninitializedShape: shape, dtype: dtype)
+        var t = try Tensor(uninitializedShape: shape, dtype: dtype, operation: "randomNormal")
         t.setElements { _ in mean + standardDeviation * generator.nextNormal() }
         return t
     }
@@ -124,8 +122,7 @@ extension Tensor {
         shape: [Int], mean: Double = 0, standardDeviation: Double = 1, dtype: DType = .float32,
         using generator: inout SeededGenerator
     ) throws -> Tensor {
-        try validate(shape: shape, operation: "truncatedNormal")
-        var t = Tensor(uninitializedShape: shape, dtype: dtype)
+        var t = try Tensor(uninitializedShape: shape, dtype: dtype, operation: "truncatedNormal")
         t.setElements { _ in
             var z = generator.nextNormal()
             while Swift.abs(z) > 2 { z = generator.nextNormal() }

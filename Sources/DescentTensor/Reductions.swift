@@ -35,15 +35,16 @@ extension Tensor {
             if let last = runs.last, last.end == a { runs[runs.count - 1].end = a + 1 } else { runs.append((a, a + 1)) }
         }
         for run in runs.reversed() {
-            let outer = result.shape[..<run.start].reduce(1, *)
-            let r = result.shape[run.start..<run.end].reduce(1, *)
-            let inner = result.shape[run.end...].reduce(1, *)
+            let outer = Shape.product(result.shape[..<run.start])
+            let r = Shape.product(result.shape[run.start..<run.end])
+            let inner = Shape.product(result.shape[run.end...])
             var newShape = result.shape
             for i in run.start..<run.end { newShape[i] = 1 }
-            var out = Tensor(uninitializedShape: newShape, dtype: dtype)
+            var out = try Tensor(uninitializedShape: newShape, dtype: dtype, operation: op.rawValue)
             switch dtype {
             case .float32: reduceKernel(Float.self, op, result, &out, outer, r, inner)
             case .float64: reduceKernel(Double.self, op, result, &out, outer, r, inner)
+            // Internal invariant: the guard above admits floating-point dtypes only.
             case .int64: preconditionFailure("unreachable")
             }
             result = out
@@ -72,7 +73,7 @@ extension Tensor {
         let ax = try normalizedAxes(axes, operation: "mean")
         if ax.isEmpty { return self }
         guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "mean", dtype: dtype) }
-        let count = ax.reduce(1) { $0 * shape[$1] }
+        let count = Shape.product(ax.map { shape[$0] })
         return try sum(axes: ax, keepDims: keepDims) / Double(count)
     }
 
@@ -106,10 +107,10 @@ extension Tensor {
         guard shape[ax] > 0 else {
             throw TensorError.invalidShape(operation: "argmax", shape: shape, reason: "axis \(axis) is empty")
         }
-        let outer = shape[..<ax].reduce(1, *), r = shape[ax], inner = shape[(ax + 1)...].reduce(1, *)
+        let outer = Shape.product(shape[..<ax]), r = shape[ax], inner = Shape.product(shape[(ax + 1)...])
         var outShape = shape
         outShape.remove(at: ax)
-        let out = Tensor(uninitializedShape: outShape, dtype: .int64)
+        let out = try Tensor(uninitializedShape: outShape, dtype: .int64, operation: "argmax")
         let dst = out._mutablePointer(Int64.self)
         func run<T: TensorElement>(_: T.Type) {
             let src = _pointer(T.self)
@@ -210,6 +211,7 @@ func reduceKernel<T: FloatingElement>(
             var partial = [T](repeating: identity, count: chunks)
             let chunk = (r + chunks - 1) / chunks
             partial.withUnsafeMutableBufferPointer { buf in
+                // Internal invariant: `partial` has `chunks` >= 2 elements, so its buffer has an address.
                 let pb = UncheckedSendable(buf.baseAddress!)
                 ThreadPool.forEach(chunks) { c in
                     let lo = c * chunk, hi = Swift.min(r, lo + chunk)

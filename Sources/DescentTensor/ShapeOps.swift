@@ -28,13 +28,16 @@ extension Tensor {
                                            reason: "at most one dimension may be -1 and none may be below -1")
         }
         var resolved = newShape
-        let known = newShape.filter { $0 != -1 }.reduce(1, *)
+        // Checked: the new shape is the caller's, and its product may overflow.
+        let known = try Shape.elementCount(newShape.filter { $0 != -1 }, operation: "reshape")
         if let u = unknown.first {
             guard known > 0, scalarCount % known == 0 else {
                 throw TensorError.incompatibleShapes(operation: "reshape", lhs: shape, rhs: newShape,
                                                      reason: "\(scalarCount) elements cannot fill the shape")
             }
             resolved[u] = scalarCount / known
+            // With an empty tensor `known` may be 0, and the resolved shape's non-zero product too large.
+            _ = try Shape.elementCount(resolved, operation: "reshape")
         } else if known != scalarCount {
             throw TensorError.incompatibleShapes(operation: "reshape", lhs: shape, rhs: newShape,
                                                  reason: "\(scalarCount) elements, the new shape holds \(known)")
@@ -72,7 +75,7 @@ extension Tensor {
     /// A 2-d view `[shape[0], rest]` (Keras' `Flatten` for a batch).
     public func flattenedBatch() throws -> Tensor {
         guard rank >= 1 else { throw TensorError.invalidShape(operation: "flattenedBatch", shape: shape, reason: "needs rank >= 1") }
-        return try reshaped(to: [shape[0], shape.dropFirst().reduce(1, *)])
+        return try reshaped(to: [shape[0], Shape.product(shape.dropFirst())])
     }
 
     // MARK: Transpose
@@ -86,7 +89,7 @@ extension Tensor {
         }
         if perm == Array(0..<rank) { return self }
         let outShape = perm.map { shape[$0] }
-        let out = Tensor(uninitializedShape: outShape, dtype: dtype)
+        let out = try Tensor(uninitializedShape: outShape, dtype: dtype, operation: "transposed")
         var inStrides = [Int](repeating: 1, count: rank)
         for i in stride(from: rank - 2, through: 0, by: -1) { inStrides[i] = inStrides[i + 1] * shape[i + 1] }
         let strides = perm.map { inStrides[$0] }
@@ -120,6 +123,7 @@ extension Tensor {
             }
         }
         if scalarCount > 0 { dtype.byteSize == 4 ? copy(UInt32.self) : copy(UInt64.self) }
+        // Internal invariant: `perm` was checked above to be a permutation of 0..<rank.
         let inverse = (0..<rank).map { axis in perm.firstIndex(of: axis)! }
         return Autodiff.recordUnary("transpose", self, out, backward: { g in [.dense(try g.transposed(permutation: inverse))] })
     }
@@ -129,6 +133,7 @@ extension Tensor {
     /// Repeats the tensor along size-1 or missing leading dimensions to `newShape` (`tf.broadcast_to`).
     public func broadcast(to newShape: [Int]) throws -> Tensor {
         if newShape == shape { return self }
+        _ = try Shape.elementCount(newShape, operation: "broadcast(to:)")
         let target = try broadcastShape(shape, newShape, operation: "broadcast(to:)")
         guard target == newShape else {
             throw TensorError.incompatibleShapes(operation: "broadcast(to:)", lhs: shape, rhs: newShape,
@@ -165,11 +170,16 @@ extension Tensor {
                 throw TensorError.incompatibleShapes(operation: "concat", lhs: first.shape, rhs: t.shape,
                                                      reason: "dimensions other than axis \(ax) must match")
             }
-            outShape[ax] += t.shape[ax]
+            let (sum, overflow) = outShape[ax].addingReportingOverflow(t.shape[ax])
+            guard !overflow else {
+                throw TensorError.invalidArgument(
+                    operation: "concat", reason: "the sizes along axis \(ax) of shapes \(tensors.map(\.shape)) add up beyond Int.max")
+            }
+            outShape[ax] = sum
         }
         if tensors.count == 1 { return first }
-        let out = Tensor(uninitializedShape: outShape, dtype: first.dtype)
-        let outer = outShape[..<ax].reduce(1, *), inner = outShape[(ax + 1)...].reduce(1, *)
+        let out = try Tensor(uninitializedShape: outShape, dtype: first.dtype, operation: "concat")
+        let outer = Shape.product(outShape[..<ax]), inner = Shape.product(outShape[(ax + 1)...])
         let elementSize = first.dtype.byteSize
         let outRow = outShape[ax] * inner * elementSize
         var column = 0
@@ -203,14 +213,16 @@ extension Tensor {
         }
         var extent = size
         for i in 0..<rank {
-            if extent[i] == -1 { extent[i] = shape[i] - start[i] }
-            guard start[i] >= 0, extent[i] >= 0, start[i] + extent[i] <= shape[i] else {
+            // Compared without adding, so that no start or size (Int.max, Int.min) can overflow.
+            let inBounds = start[i] >= 0 && start[i] <= shape[i]
+            if inBounds && extent[i] == -1 { extent[i] = shape[i] - start[i] }
+            guard inBounds, extent[i] >= 0, extent[i] <= shape[i] - start[i] else {
                 throw TensorError.invalidArgument(operation: "slice",
                                                   reason: "start \(start) with size \(size) is outside shape \(shape)")
             }
         }
         if extent == shape { return self }
-        var out = Tensor(uninitializedShape: extent, dtype: dtype)
+        var out = try Tensor(uninitializedShape: extent, dtype: dtype, operation: "slice")
         copyBlock(from: self, into: &out, offset: start, toLarger: false)
         return Autodiff.recordUnary("slice", self, out, backward: { [shape = self.shape] g in
             [.dense(try g.paddedSlice(into: shape, at: start))]
@@ -249,7 +261,7 @@ extension Tensor {
         var bigStrides = [Int](repeating: 1, count: r)
         for i in stride(from: r - 2, through: 0, by: -1) { bigStrides[i] = bigStrides[i + 1] * big[i + 1] }
         let rowBytes = small[r - 1] * elementSize
-        let outerCount = small.dropLast().reduce(1, *)
+        let outerCount = Shape.product(small.dropLast())
         var index = [Int](repeating: 0, count: r - 1)
         for row in 0..<outerCount {
             var bigOffset = offset[r - 1]
@@ -280,8 +292,8 @@ extension Tensor {
             throw TensorError.indexOutOfRange(operation: "gather", index: bad, bound: shape[0])
         }
         let rowShape = Array(shape.dropFirst())
-        let out = Tensor(uninitializedShape: [indices.count] + rowShape, dtype: dtype)
-        let rowBytes = rowShape.reduce(1, *) * dtype.byteSize
+        let out = try Tensor(uninitializedShape: [indices.count] + rowShape, dtype: dtype, operation: "gather")
+        let rowBytes = Shape.product(rowShape) * dtype.byteSize
         for (r, index) in indices.enumerated() where rowBytes > 0 {
             (out.storage.base + r * rowBytes).copyMemory(from: storage.base + index * rowBytes, byteCount: rowBytes)
         }
@@ -306,7 +318,8 @@ extension Tensor {
     /// `0..<depth` give a row of zeros, as in TensorFlow.
     public static func oneHot(_ indices: Tensor, depth: Int, dtype: DType = .float32) throws -> Tensor {
         guard depth >= 0 else { throw TensorError.invalidArgument(operation: "oneHot", reason: "depth \(depth) is negative") }
-        var out = try Tensor.zeros(shape: indices.shape + [depth], dtype: dtype)
+        var out = try Tensor(uninitializedShape: indices.shape + [depth], dtype: dtype, operation: "oneHot")
+        out.storage.zeroFill()
         let values = indices.doubles
         out.makeUnique()
         for (i, v) in values.enumerated() {

@@ -34,10 +34,23 @@ public struct Tensor: Sendable {
     }
 
     /// A tensor with uninitialised contents; the caller writes every element.
+    /// - Throws: ``TensorError`` naming `operation` and `shape` for a negative dimension, a shape whose
+    ///   element count overflows (``Shape/elementCount(_:operation:)``), or a buffer the machine cannot
+    ///   provide.
     @usableFromInline
-    internal init(uninitializedShape shape: [Int], dtype: DType) {
-        let count = shape.reduce(1, *)
-        self.init(storage: TensorStorage(byteCount: count * dtype.byteSize), shape: shape, dtype: dtype,
+    internal init(uninitializedShape shape: [Int], dtype: DType, operation: String) throws {
+        let count = try Shape.elementCount(shape, operation: operation)
+        let storage = try TensorStorage(byteCount: count * dtype.byteSize, shape: shape, operation: operation)
+        self.init(storage: storage, shape: shape, dtype: dtype, scalarCount: count)
+    }
+
+    /// A tensor with uninitialised contents, of `count` elements whose size already exists in memory
+    /// (see ``TensorStorage/init(existingSizeByteCount:)``): for the few non-throwing operations whose
+    /// result is as large as a value the caller already holds (`cast`, `zeros(like:)`, a tensor from an
+    /// array). Internal invariant: `shape` is valid and `count` is its element count.
+    @usableFromInline
+    internal init(existingSizeShape shape: [Int], count: Int, dtype: DType) {
+        self.init(storage: TensorStorage(existingSizeByteCount: count * dtype.byteSize), shape: shape, dtype: dtype,
                   scalarCount: count)
     }
 
@@ -47,14 +60,13 @@ public struct Tensor: Sendable {
     /// - Throws: ``TensorError/invalidShape(operation:shape:reason:)`` when `scalars.count` is not the
     ///   product of `shape` or a dimension is negative.
     public init<T: TensorElement>(shape: [Int], scalars: [T]) throws {
-        try Tensor.validate(shape: shape, operation: "Tensor(shape:scalars:)")
-        let count = shape.reduce(1, *)
+        let count = try Shape.elementCount(shape, operation: "Tensor(shape:scalars:)")
         guard count == scalars.count else {
             throw TensorError.invalidShape(
                 operation: "Tensor(shape:scalars:)", shape: shape,
                 reason: "expected \(count) scalars, got \(scalars.count)")
         }
-        self.init(uninitializedShape: shape, dtype: T.dtype)
+        try self.init(uninitializedShape: shape, dtype: T.dtype, operation: "Tensor(shape:scalars:)")
         scalars.withUnsafeBufferPointer { src in
             if let src = src.baseAddress { storage.base.copyMemory(from: src, byteCount: count * T.dtype.byteSize) }
         }
@@ -62,8 +74,8 @@ public struct Tensor: Sendable {
 
     /// Creates a 1-d tensor from scalars.
     public init<T: TensorElement>(_ scalars: [T]) {
-        // Cannot fail: the shape is derived from the count.
-        self.init(uninitializedShape: [scalars.count], dtype: T.dtype)
+        // Cannot fail: the shape is derived from the count, and the array holds as many bytes.
+        self.init(existingSizeShape: [scalars.count], count: scalars.count, dtype: T.dtype)
         scalars.withUnsafeBufferPointer { src in
             if let src = src.baseAddress {
                 storage.base.copyMemory(from: src, byteCount: scalars.count * T.dtype.byteSize)
@@ -85,14 +97,15 @@ public struct Tensor: Sendable {
 
     /// Creates a scalar (rank-0) tensor.
     public init<T: TensorElement>(_ scalar: T) {
-        self.init(uninitializedShape: [], dtype: T.dtype)
+        self.init(existingSizeShape: [], count: 1, dtype: T.dtype)
         storage.base.assumingMemoryBound(to: T.self).pointee = scalar
     }
 
     /// Creates a tensor filled with `value` (TensorFlow's `fill`).
+    /// - Throws: ``TensorError`` for a negative dimension, a shape whose element count overflows, or more
+    ///   memory than the machine has.
     public init(repeating value: Double, shape: [Int], dtype: DType = .float32) throws {
-        try Tensor.validate(shape: shape, operation: "Tensor(repeating:shape:)")
-        self.init(uninitializedShape: shape, dtype: dtype)
+        try self.init(uninitializedShape: shape, dtype: dtype, operation: "Tensor(repeating:shape:)")
         switch dtype {
         case .float32: _mutablePointer(Float.self).initialize(repeating: Float(value), count: scalarCount)
         case .float64: _mutablePointer(Double.self).initialize(repeating: value, count: scalarCount)
@@ -101,11 +114,12 @@ public struct Tensor: Sendable {
     }
 
     /// A tensor of zeros.
+    /// - Throws: ``TensorError`` for a negative dimension, a shape whose element count overflows, or more
+    ///   memory than the machine has.
     public static func zeros(shape: [Int], dtype: DType = .float32) throws -> Tensor {
-        try validate(shape: shape, operation: "Tensor.zeros")
-        let count = shape.reduce(1, *)
-        return Tensor(storage: TensorStorage(zeroedByteCount: count * dtype.byteSize), shape: shape, dtype: dtype,
-                      scalarCount: count)
+        let t = try Tensor(uninitializedShape: shape, dtype: dtype, operation: "Tensor.zeros")
+        t.storage.zeroFill()
+        return t
     }
 
     /// A tensor of ones.
@@ -115,14 +129,16 @@ public struct Tensor: Sendable {
 
     /// A tensor of zeros with the shape and dtype of `other`.
     public static func zeros(like other: Tensor) -> Tensor {
-        Tensor(storage: TensorStorage(zeroedByteCount: other.scalarCount * other.dtype.byteSize),
-               shape: other.shape, dtype: other.dtype, scalarCount: other.scalarCount)
+        let t = Tensor(existingSizeShape: other.shape, count: other.scalarCount, dtype: other.dtype)
+        t.storage.zeroFill()
+        return t
     }
 
     /// A tensor of ones with the shape and dtype of `other`.
     public static func ones(like other: Tensor) -> Tensor {
-        // Cannot fail: `other.shape` is valid.
-        try! Tensor(repeating: 1, shape: other.shape, dtype: other.dtype)
+        var t = Tensor(existingSizeShape: other.shape, count: other.scalarCount, dtype: other.dtype)
+        t.setElements { _ in 1 }
+        return t
     }
 
     /// `[start, start + step, ...)` up to `end`, like `tf.range`.
@@ -136,15 +152,9 @@ public struct Tensor: Sendable {
             throw TensorError.invalidArgument(operation: "Tensor.range",
                                               reason: "cannot count from \(start) to \(end) by \(step)")
         }
-        var t = Tensor(uninitializedShape: [count], dtype: dtype)
+        var t = try Tensor(uninitializedShape: [count], dtype: dtype, operation: "Tensor.range")
         t.setElements { i in start + Double(i) * step }
         return t
-    }
-
-    static func validate(shape: [Int], operation: String) throws {
-        if shape.contains(where: { $0 < 0 }) {
-            throw TensorError.invalidShape(operation: operation, shape: shape, reason: "dimensions must be >= 0")
-        }
     }
 
     // MARK: - Reading values
@@ -293,7 +303,7 @@ public struct Tensor: Sendable {
     /// The same values with a new dtype (`tf.cast`). Casting to the same dtype returns `self`.
     public func cast(to newType: DType) -> Tensor {
         if newType == dtype { return self }
-        let out = Tensor(uninitializedShape: shape, dtype: newType)
+        let out = Tensor(existingSizeShape: shape, count: scalarCount, dtype: newType)
         func convert<S: TensorElement, D: TensorElement>(_: S.Type, _: D.Type) {
             let src = _pointer(S.self)
             let dst = out._mutablePointer(D.self)
@@ -312,6 +322,7 @@ public struct Tensor: Sendable {
             let s = _pointer(Int64.self), d = out._mutablePointer(Float.self)
             for i in 0..<scalarCount { d[i] = Float(s[i]) }
         case (.int64, .float64): convert(Int64.self, Double.self)
+        // Internal invariant: equal dtypes returned `self` above; the six other pairs are listed.
         default: preconditionFailure("cast: unreachable \(dtype) -> \(newType)")
         }
         guard dtype.isFloatingPoint && newType.isFloatingPoint else { return out }

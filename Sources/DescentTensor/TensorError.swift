@@ -17,6 +17,12 @@ public enum TensorError: Error, Equatable, CustomStringConvertible, Sendable {
     case indexOutOfRange(operation: String, index: Int, bound: Int)
     /// Any other invalid argument.
     case invalidArgument(operation: String, reason: String)
+    /// A shape whose element count (the product of its non-zero dimensions) exceeds
+    /// ``Shape/maximumElementCount``: it would overflow a 64-bit count or byte size.
+    case shapeTooLarge(operation: String, shape: [Int])
+    /// A buffer that could not be allocated: larger than the machine's memory (`machineBytes`, RAM plus
+    /// swap), or refused by the system allocator.
+    case allocationFailed(operation: String, shape: [Int], bytes: Int, machineBytes: Int)
 
     /// A human-readable message naming the operation and operands.
     public var description: String {
@@ -35,6 +41,14 @@ public enum TensorError: Error, Equatable, CustomStringConvertible, Sendable {
             return "\(op): index \(index) is out of range [0, \(bound))"
         case let .invalidArgument(op, reason):
             return "\(op): \(reason)"
+        case let .shapeTooLarge(op, shape):
+            return "\(op): shape \(shape) is too large (its element count overflows: at most "
+                + "\(Shape.maximumElementCount) elements, counting only non-zero dimensions)"
+        case let .allocationFailed(op, shape, bytes, machineBytes):
+            let why = bytes > machineBytes
+                ? "the machine has \(machineBytes) bytes of memory (RAM + swap)"
+                : "the system allocator is out of memory"
+            return "\(op): cannot allocate \(bytes) bytes for a tensor of shape \(shape): \(why)"
         }
     }
 }

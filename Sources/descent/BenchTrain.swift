@@ -59,8 +59,8 @@ struct TrainBench: ParsableCommand {
 
     func makeModel(_ w: Workload) throws -> Sequential {
         GlobalRandom.setSeed(0)
-        let hidden = w.layers.dropFirst().dropLast().map { Dense($0, activation: .relu) }
-        let model = Sequential(hidden + [Dense(w.layers.last!)])
+        let hidden = try w.layers.dropFirst().dropLast().map { try Dense($0, activation: .relu) }
+        let model = try Sequential(hidden + [Dense(w.layers.last!)])
         try model.build(inputShape: [1, w.layers[0]])
         model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
         return model

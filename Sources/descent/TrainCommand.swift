@@ -54,7 +54,7 @@ struct ModelOptions: ParsableArguments {
         GlobalRandom.setSeed(seed)
         let sizes = try hiddenSizes()
         do {
-            let model = Sequential(sizes.map { Dense($0, activation: .relu) } + [Dense(ModelOptions.classes)])
+            let model = Sequential(try sizes.map { try Dense($0, activation: .relu) } + [try Dense(ModelOptions.classes)])
             try model.build(inputShape: [1, ModelOptions.inputSize])
             return model
         } catch {

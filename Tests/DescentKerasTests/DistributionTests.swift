@@ -10,7 +10,7 @@ import Testing
 @Suite struct DistributionTests {
     func makeModel() throws -> Sequential {
         GlobalRandom.setSeed(11)
-        let model = Sequential([Dense(8, activation: .tanh), Dense(3)])
+        let model = try Sequential([Dense(8, activation: .tanh), Dense(3)])
         try model.build(inputShape: [1, 4])
         return model
     }
@@ -57,7 +57,7 @@ import Testing
         func grads(_ rows: Range<Int>) throws -> [Tensor] {
             let tape = GradientTape()
             let loss = try tape.record { try meanLoss(try y.slice(rows: rows), try model(try x.slice(rows: rows))) }
-            return try tape.gradient(of: loss, wrt: model.trainableWeights).map { $0!.denseValue }
+            return try tape.gradient(of: loss, wrt: model.trainableWeights).map { try $0!.denseValue }
         }
         let global = try grads(0..<8)
         let summedLocal = try zip(grads(0..<4), grads(4..<8)).map { try $0 + $1 }

@@ -36,7 +36,7 @@ import Testing
         GlobalRandom.setSeed(0)
         let input = try Tensor.randomNormal(shape: [16, 5], seed: 1)
         let output = try Tensor.randomNormal(shape: [16, 10], seed: 2)
-        let model = Sequential([Dense(128, activation: .relu), Dense(64, activation: .relu), Dense(10)])
+        let model = try Sequential([Dense(128, activation: .relu), Dense(64, activation: .relu), Dense(10)])
         let opt = try SGD(learningRate: 0.1)
         let lossFn = { try Losses.mse(output, try model(input)).mean() }
         let before = try lossFn().item()

@@ -13,7 +13,7 @@ import Testing
     func divergingModel() throws -> (Sequential, Tensor, Tensor) {
         GlobalRandom.setSeed(3)
         let x = try Tensor.randomNormal(shape: [32, 3], seed: 4), y = try Tensor.randomNormal(shape: [32, 1], seed: 5)
-        let model = Sequential([Dense(4), Dense(1)])
+        let model = Sequential([try Dense(4), try Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 1e30), loss: MeanSquaredError())
         return (model, x, y)
     }
@@ -63,7 +63,7 @@ import Testing
     @Test func finiteLossesDoNotStop() throws {
         GlobalRandom.setSeed(3)
         let x = try Tensor.randomNormal(shape: [16, 3], seed: 4), y = try Tensor.randomNormal(shape: [16, 1], seed: 5)
-        let model = Sequential([Dense(1)])
+        let model = Sequential([try Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 0.01), loss: MeanSquaredError())
         let stopper = TerminateOnNaN(output: { _ in Issue.record("unexpected message") })
         let history = try model.fit(x, y, batchSize: 4, epochs: 3, verbose: .silent, callbacks: [stopper])
@@ -75,7 +75,7 @@ import Testing
         // The old loop computed (n + batchSize - 1) and (step + 1) * batchSize: Int overflow traps.
         GlobalRandom.setSeed(1)
         let x = try Tensor.randomNormal(shape: [10, 3], seed: 4), y = try Tensor.randomNormal(shape: [10, 1], seed: 5)
-        let model = Sequential([Dense(1)])
+        let model = Sequential([try Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 0.01), loss: MeanSquaredError())
         let batchCount = Mutex(0)
         let counter = LambdaCallback(onTrainBatchEnd: { _, _, _ in batchCount.withLock { $0 += 1 } })

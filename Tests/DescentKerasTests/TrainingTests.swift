@@ -32,7 +32,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     @Test func customTrainingLoopReachesTheAccuracyBar() throws {
         GlobalRandom.setSeed(0)
         let (train, test) = DigitsData.split
-        let model = Sequential([Dense(128, activation: .relu), Dense(64, activation: .relu), Dense(10)])
+        let model = try Sequential([Dense(128, activation: .relu), Dense(64, activation: .relu), Dense(10)])
         let optimizer = try Adam(learningRate: 0.001)
         let lossFunction = SparseCategoricalCrossentropy(fromLogits: true)
         var generator = SeededGenerator(seed: 1)
@@ -56,7 +56,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     @Test func fitReachesTheAccuracyBarAndRecordsHistory() throws {
         GlobalRandom.setSeed(0)
         let (train, test) = DigitsData.split
-        let model = Sequential([Dense(128, activation: .relu), Dense(64, activation: .relu), Dense(10)])
+        let model = try Sequential([Dense(128, activation: .relu), Dense(64, activation: .relu), Dense(10)])
         model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true),
                       metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
         let output = Mutex("")
@@ -79,7 +79,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     /// The seed's "pass var_list as a closure": the model has no variables before its first call.
     @Test func minimizeWithAVarListClosureBeforeTheModelExists() throws {
         GlobalRandom.setSeed(3)
-        let model = Sequential([Dense(4, activation: .relu), Dense(2, activation: .sigmoid)])
+        let model = try Sequential([Dense(4, activation: .relu), Dense(2, activation: .sigmoid)])
         #expect(model.trainableWeights.isEmpty)
         let x = try Tensor.randomNormal(shape: [8, 3], seed: 1), y = try Tensor.randomUniform(shape: [8, 2], seed: 2)
         let optimizer = try SGD(learningRate: 0.1)
@@ -92,8 +92,8 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
 
     @Test func embeddingTrainsThroughTheSparsePath() throws {
         GlobalRandom.setSeed(5)
-        let embedding = Embedding(inputDim: 10, outputDim: 3)
-        let model = Sequential([embedding, Flatten(), Dense(1)])
+        let embedding = try Embedding(inputDim: 10, outputDim: 3)
+        let model = try Sequential([embedding, Flatten(), Dense(1)])
         model.compile(optimizer: try Adagrad(learningRate: 0.1), loss: MeanSquaredError())
         let x = Tensor([1, 3, 3, 7] as [Int64]), y = try Tensor(shape: [4, 1], scalars: [1, -1, -1, 2] as [Float])
         let xs = try x.reshaped(to: [4, 1])
@@ -114,7 +114,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
 
     @Test func compileWithKerasNames() throws {
         GlobalRandom.setSeed(4)
-        let model = Sequential([Dense(3)])
+        let model = try Sequential([Dense(3)])
         try model.compile(optimizer: "sgd", loss: "sparse_categorical_crossentropy", metrics: ["accuracy"])
         let x = try Tensor.randomNormal(shape: [6, 2], seed: 1), y = Tensor([0, 1, 2, 0, 1, 2] as [Int64])
         let history = try model.fit(x, y, epochs: 1, verbose: .silent)
@@ -126,7 +126,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     @Test func validationSplitHoldsOutTheLastSamples() throws {
         GlobalRandom.setSeed(6)
         let x = try Tensor.randomNormal(shape: [10, 2], seed: 1), y = try Tensor.randomNormal(shape: [10, 1], seed: 2)
-        let model = Sequential([Dense(1)])
+        let model = try Sequential([Dense(1)])
         model.compile(optimizer: try SGD(), loss: MeanSquaredError())
         let steps = Mutex(0)
         let counter = LambdaCallback(onTrainBatchEnd: { _, _, _ in steps.withLock { $0 += 1 } })
@@ -150,16 +150,16 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
         #expect(Initializer(kerasName: "he_normal") == .heNormal(seed: nil))
         #expect(Initializer(kerasName: "orthogonal_magic") == nil)
         GlobalRandom.setSeed(9)
-        let a = Dense(3)
+        let a = try Dense(3)
         _ = try a(try Tensor.zeros(shape: [1, 2]))
         GlobalRandom.setSeed(9)
-        let b = Dense(3)
+        let b = try Dense(3)
         _ = try b(try Tensor.zeros(shape: [1, 2]))
         #expect(a.kernel!.untrackedValue == b.kernel!.untrackedValue)
     }
 
     @Test func dropoutOnlyInTraining() throws {
-        let layer = Dropout(0.5, seed: 1)
+        let layer = try Dropout(0.5, seed: 1)
         let x = try Tensor.ones(shape: [1000])
         #expect(try layer(x, training: false) == x)
         let dropped = try layer(x, training: true).doubles
@@ -168,7 +168,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     }
 
     @Test func regularizersAddToTheLoss() throws {
-        let dense = Dense(2, kernelInitializer: .ones, kernelRegularizer: .l2(0.5))
+        let dense = try Dense(2, kernelInitializer: .ones, kernelRegularizer: .l2(0.5))
         let model = Sequential([dense])
         _ = try model(try Tensor.zeros(shape: [1, 3]))
         // 0.5 · Σ 1² over a 3×2 kernel.
@@ -176,7 +176,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     }
 
     @Test func summaryListsLayersAndParameters() throws {
-        let model = Sequential([Dense(128, activation: .relu, name: "hidden"), Dense(10, name: "logits")], name: "mlp")
+        let model = try Sequential([Dense(128, activation: .relu, name: "hidden"), Dense(10, name: "logits")], name: "mlp")
         try model.build(inputShape: [1, 64])
         let text = model.summary()
         #expect(text.contains("Model: \"mlp\""))
@@ -188,7 +188,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
         GlobalRandom.setSeed(1)
         let x = try Tensor.randomNormal(shape: [64, 4], seed: 3)
         let y = try (x.sum(axis: 1, keepDims: true) * 0.5)
-        let model = Sequential([Dense(8, activation: .relu), Dense(1)])
+        let model = try Sequential([Dense(8, activation: .relu), Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 0.05), loss: MeanSquaredError())
         let rates = Mutex<[Double]>([])
         let scheduler = LearningRateScheduler { epoch, lr in epoch == 0 ? lr : lr / 2 }
@@ -210,16 +210,16 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
         let x = try Tensor.randomNormal(shape: [32, 3], seed: 4), y = try Tensor.randomNormal(shape: [32, 1], seed: 5)
-        let model = Sequential([Dense(4), Dense(1)])
+        let model = try Sequential([Dense(4), Dense(1)])
         model.compile(optimizer: try Adam(), loss: MeanSquaredError())
         let checkpoint = ModelCheckpoint(filePath: directory.appendingPathComponent("w-{epoch}.json").path, monitor: "loss")
         try model.fit(x, y, epochs: 2, verbose: .silent, callbacks: [checkpoint])
         #expect(checkpoint.savedFiles.map { URL(fileURLWithPath: $0).lastPathComponent } == ["w-1.json", "w-2.json"])
-        let copy = Sequential([Dense(4), Dense(1)])
+        let copy = try Sequential([Dense(4), Dense(1)])
         try copy.build(inputShape: [1, 3])
         try copy.loadWeights(fromFile: checkpoint.savedFiles[1])
         #expect(try copy.predict(x) == model.predict(x))
-        let wrong = Sequential([Dense(5), Dense(1)])
+        let wrong = try Sequential([Dense(5), Dense(1)])
         try wrong.build(inputShape: [1, 3])
         let error = #expect(throws: TrainingError.self) { try wrong.loadWeights(fromFile: checkpoint.savedFiles[1]) }
         #expect(error?.description.contains("[3, 5]") == true)
@@ -227,7 +227,7 @@ private func accuracy(_ model: Sequential, _ data: Dataset) throws -> Double {
     }
 
     @Test func callerMistakesAreThrown() throws {
-        let model = Sequential([Dense(2)])
+        let model = try Sequential([Dense(2)])
         let x = try Tensor.zeros(shape: [4, 3]), y = try Tensor.zeros(shape: [5, 2])
         #expect(throws: TrainingError.self) { try model.fit(x, y, verbose: .silent) }  // not compiled
         model.compile(optimizer: try SGD(), loss: MeanSquaredError())

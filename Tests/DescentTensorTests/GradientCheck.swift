@@ -33,7 +33,7 @@ func checkGradient(
             xsMinus[i] = try Tensor(shape: x.shape, scalars: minus)
             numeric[j] = (try objective(xsPlus) - objective(xsMinus)) / (2 * step)
         }
-        let computed = analytic[i]?.denseValue.doubles ?? [Double](repeating: 0, count: values.count)
+        let computed = try analytic[i]?.denseValue.doubles ?? [Double](repeating: 0, count: values.count)
         #expect(analytic[i]?.shape ?? x.shape == x.shape, "gradient \(i) has the input's shape", sourceLocation: sourceLocation)
         let diff = zip(computed, numeric).map { ($0 - $1) * ($0 - $1) }.reduce(0, +).squareRoot()
         let scale = max(computed.map { $0 * $0 }.reduce(0, +).squareRoot(), numeric.map { $0 * $0 }.reduce(0, +).squareRoot(), 1e-12)

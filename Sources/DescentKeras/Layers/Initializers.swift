@@ -76,13 +76,42 @@ public enum Initializer: Sendable, Equatable {
         case 1: return (Double(shape[0]), Double(shape[0]))
         case 2: return (Double(shape[0]), Double(shape[1]))
         default:
-            let receptive = Double(shape.dropLast(2).reduce(1, *))
+            // In `Double`: the shape is not checked yet (the tensor's creation checks it), so an `Int`
+            // product could overflow.
+            let receptive = shape.dropLast(2).reduce(1.0) { $0 * Double($1) }
             return (Double(shape[shape.count - 2]) * receptive, Double(shape[shape.count - 1]) * receptive)
         }
     }
 
+    /// Checks the initializer's parameters: means and bounds finite, a standard deviation finite and
+    /// `>= 0`, `min <= max`. (tf-keras checks none of these; a negative or NaN standard deviation there
+    /// silently gives mirrored or NaN weights.)
+    /// - Parameter field: the argument named in the error, e.g. `Dense.kernelInitializer`.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming `field` and the parameter.
+    public func validate(field: String = "Initializer") throws {
+        func fail(_ parameter: String, _ message: String) -> KerasError {
+            KerasError.invalidArgument(field: "\(field).\(parameter)", message: message)
+        }
+        switch self {
+        case let .randomNormal(mean, std, _), let .truncatedNormal(mean, std, _):
+            guard mean.isFinite else { throw fail("mean", "expected a finite number, got \(mean)") }
+            guard std.isFinite && std >= 0 else {
+                throw fail("standardDeviation", "expected a finite number >= 0, got \(std)")
+            }
+        case let .randomUniform(lo, hi, _):
+            guard lo.isFinite else { throw fail("min", "expected a finite number, got \(lo)") }
+            guard hi.isFinite else { throw fail("max", "expected a finite number, got \(hi)") }
+            guard lo <= hi else { throw fail("min", "\(lo) is greater than max \(hi)") }
+        case .glorotUniform, .glorotNormal, .heNormal, .heUniform, .zeros, .ones, .constant:
+            break
+        }
+    }
+
     /// A tensor of `shape` and `dtype` drawn from this initializer.
+    /// - Throws: ``KerasError`` for an invalid parameter (``validate(field:)``); ``TensorError`` for an
+    ///   invalid shape.
     public func makeValue(shape: [Int], dtype: DType = .float32) throws -> Tensor {
+        try validate()
         let (fanIn, fanOut) = Initializer.fans(shape)
         func generator(_ seed: UInt64?) -> SeededGenerator { SeededGenerator(seed: seed ?? GlobalRandom.nextSeed()) }
         // Keras' correction so a normal truncated at 2σ has the requested standard deviation.
@@ -161,8 +190,20 @@ public struct Regularizer: Sendable, Equatable {
     /// Keras' `L2(l2=0.01)`.
     public static func l2(_ factor: Double = 0.01) -> Regularizer { Regularizer(l2: factor) }
 
+    /// Checks the factors: finite and `>= 0`. (tf-keras refuses non-finite factors; Descent also refuses
+    /// negative ones, which would reward large weights.)
+    /// - Parameter field: the argument named in the error, e.g. `Dense.kernelRegularizer`.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming `field` and the factor.
+    public func validate(field: String = "Regularizer") throws {
+        for (factor, value) in [("l1", l1), ("l2", l2)] where !(value.isFinite && value >= 0) {
+            throw KerasError.invalidArgument(field: "\(field).\(factor)", message: "expected a finite number >= 0, got \(value)")
+        }
+    }
+
     /// The penalty for `w` (a scalar, recorded on active tapes).
+    /// - Throws: ``KerasError`` for an invalid factor (``validate(field:)``).
     public func penalty(_ w: Tensor) throws -> Tensor {
+        if !(l1.isFinite && l1 >= 0 && l2.isFinite && l2 >= 0) { try validate() }
         var total = try Tensor.zeros(shape: [], dtype: w.dtype)
         if l1 != 0 { total = try total + (try w.abs().sum() * l1) }
         if l2 != 0 { total = try total + (try w.squared().sum() * l2) }

@@ -80,17 +80,53 @@ open class Layer {
     open class var kerasClassName: String { String(describing: self) }
 }
 
+/// The checks of layer constructor arguments: each throws a ``KerasError/invalidArgument(field:message:)``
+/// whose field names the layer (its class, and its name when one is given) and the argument, e.g.
+/// `Dense.units` or `Dense 'hidden'.kernelInitializer.standardDeviation`.
+enum LayerArguments {
+    /// `"Dense"`, or `"Dense 'hidden'"` when the layer is named.
+    static func layer(_ type: String, _ name: String?) -> String { name.map { "\(type) '\($0)'" } ?? type }
+
+    /// `value` must be a positive integer (Keras' `units`, `input_dim`, `output_dim`).
+    static func requirePositive(_ value: Int, _ layer: String, _ argument: String) throws {
+        guard value > 0 else {
+            throw KerasError.invalidArgument(field: "\(layer).\(argument)", message: "expected a positive integer, got \(value)")
+        }
+    }
+
+    /// The layer's initializer and regularizer arguments.
+    static func check(_ layer: String, initializers: [(String, Initializer)], regularizers: [(String, Regularizer?)]) throws {
+        for (argument, initializer) in initializers { try initializer.validate(field: "\(layer).\(argument)") }
+        for (argument, regularizer) in regularizers { try regularizer?.validate(field: "\(layer).\(argument)") }
+    }
+
+    /// The error for a layer called directly through ``Layer/call(_:training:)`` before it was built.
+    static func notBuilt(_ layer: Layer) -> KerasError {
+        KerasError.invalidArgument(
+            field: "\(type(of: layer)) '\(layer.name)'",
+            message: "call(_:training:) before the layer was built: call the layer itself (layer(x)) or build(inputShape:) first")
+    }
+}
+
 /// A densely connected layer: `activation(x · kernel + bias)` (Keras' `Dense`).
 public final class Dense: Layer {
     /// Output features.
     public let units: Int
+    /// Applied to `x · kernel + bias`.
     public let activation: Activation
+    /// Whether the layer has a bias vector.
     public let useBias: Bool
+    /// How the kernel starts.
     public let kernelInitializer: Initializer
+    /// How the bias starts.
     public let biasInitializer: Initializer
+    /// The kernel's penalty, if any.
     public let kernelRegularizer: Regularizer?
+    /// The bias' penalty, if any.
     public let biasRegularizer: Regularizer?
+    /// Applied to the kernel after each update.
     public let kernelConstraint: (any VariableConstraint)?
+    /// Applied to the bias after each update.
     public let biasConstraint: (any VariableConstraint)?
     /// `[inputFeatures, units]`, after the first call.
     public private(set) var kernel: Variable?
@@ -98,12 +134,18 @@ public final class Dense: Layer {
     public private(set) var bias: Variable?
 
     /// Creates a Dense layer; its kernel is created at the first call from the input's last dimension.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming the layer and the argument when
+    ///   `units` is not positive, or an initializer or regularizer has an invalid parameter
+    ///   (``Initializer/validate(field:)``, ``Regularizer/validate(field:)``).
     public init(_ units: Int, activation: Activation = .linear, useBias: Bool = true,
                 kernelInitializer: Initializer = .glorotUniform, biasInitializer: Initializer = .zeros,
                 kernelRegularizer: Regularizer? = nil, biasRegularizer: Regularizer? = nil,
                 kernelConstraint: (any VariableConstraint)? = nil, biasConstraint: (any VariableConstraint)? = nil,
-                name: String? = nil) {
-        precondition(units > 0, "Dense needs a positive number of units, got \(units)")
+                name: String? = nil) throws {
+        let layer = LayerArguments.layer("Dense", name)
+        try LayerArguments.requirePositive(units, layer, "units")
+        try LayerArguments.check(layer, initializers: [("kernelInitializer", kernelInitializer), ("biasInitializer", biasInitializer)],
+                                 regularizers: [("kernelRegularizer", kernelRegularizer), ("biasRegularizer", biasRegularizer)])
         self.units = units
         self.activation = activation
         self.useBias = useBias
@@ -130,7 +172,7 @@ public final class Dense: Layer {
     }
 
     public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
-        guard let kernel else { preconditionFailure("Dense.call before build") }
+        guard let kernel else { throw LayerArguments.notBuilt(self) }
         guard input.shape.last == kernel.shape[0] else {
             throw TensorError.incompatibleShapes(operation: "Dense '\(name)'", lhs: input.shape, rhs: kernel.shape,
                                                  reason: "the layer was built for \(kernel.shape[0]) input features")
@@ -148,16 +190,28 @@ public final class Dense: Layer {
 /// Looks up rows of a `[inputDim, outputDim]` table for integer indices (Keras' `Embedding`). Its
 /// gradient is sparse (``IndexedSlices``), so optimizers take their sparse path.
 public final class Embedding: Layer {
+    /// The number of rows (the vocabulary size).
     public let inputDim: Int
+    /// The length of each row.
     public let outputDim: Int
+    /// How the table starts.
     public let embeddingsInitializer: Initializer
+    /// The table's penalty, if any.
     public let embeddingsRegularizer: Regularizer?
     /// The table, after the first call.
     public private(set) var embeddings: Variable?
 
+    /// Creates an Embedding layer of `inputDim` rows of `outputDim` values; the table is created at the
+    /// first call.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming the layer and the argument when a
+    ///   dimension is not positive, or the initializer or regularizer has an invalid parameter.
     public init(inputDim: Int, outputDim: Int, embeddingsInitializer: Initializer = .randomUniform(),
-                embeddingsRegularizer: Regularizer? = nil, name: String? = nil) {
-        precondition(inputDim > 0 && outputDim > 0, "Embedding needs positive dimensions")
+                embeddingsRegularizer: Regularizer? = nil, name: String? = nil) throws {
+        let layer = LayerArguments.layer("Embedding", name)
+        try LayerArguments.requirePositive(inputDim, layer, "inputDim")
+        try LayerArguments.requirePositive(outputDim, layer, "outputDim")
+        try LayerArguments.check(layer, initializers: [("embeddingsInitializer", embeddingsInitializer)],
+                                 regularizers: [("embeddingsRegularizer", embeddingsRegularizer)])
         self.inputDim = inputDim
         self.outputDim = outputDim
         self.embeddingsInitializer = embeddingsInitializer
@@ -171,7 +225,7 @@ public final class Embedding: Layer {
     }
 
     public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
-        guard let embeddings else { preconditionFailure("Embedding.call before build") }
+        guard let embeddings else { throw LayerArguments.notBuilt(self) }
         return try embeddings.value.gather(input)
     }
 
@@ -181,12 +235,18 @@ public final class Embedding: Layer {
 /// Sets a fraction `rate` of inputs to 0 during training and scales the rest by `1 / (1 − rate)`
 /// (Keras' `Dropout`); the identity at inference.
 public final class Dropout: Layer {
+    /// The fraction of inputs dropped during training, in [0, 1).
     public let rate: Double
     private let generator: Mutex<SeededGenerator>
 
     /// - Parameter seed: the mask generator's seed; `nil` draws one from ``GlobalRandom``.
-    public init(_ rate: Double, seed: UInt64? = nil, name: String? = nil) {
-        precondition(rate >= 0 && rate < 1, "Dropout rate must be in [0, 1), got \(rate)")
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming the layer when `rate` is not in
+    ///   [0, 1) (NaN included); 1 would drop everything and scale by 1 / 0, as `tf.nn.dropout` refuses too.
+    public init(_ rate: Double, seed: UInt64? = nil, name: String? = nil) throws {
+        guard rate >= 0 && rate < 1 else {
+            throw KerasError.invalidArgument(field: "\(LayerArguments.layer("Dropout", name)).rate",
+                                             message: "expected a value in [0, 1), got \(rate)")
+        }
         self.rate = rate
         self.generator = Mutex(SeededGenerator(seed: seed ?? GlobalRandom.nextSeed()))
         super.init(name: name)
@@ -202,11 +262,15 @@ public final class Dropout: Layer {
     }
 }
 
-/// Flattens every dimension but the batch (Keras' `Flatten`).
+/// Flattens every dimension but the batch (Keras' `Flatten`). It has no argument a caller can get
+/// wrong: its only one is the name.
 public final class Flatten: Layer {
+    /// Creates a Flatten layer.
     public override init(name: String? = nil) { super.init(name: name) }
     public override func call(_ input: Tensor, training: Bool) throws -> Tensor { try input.flattenedBatch() }
+    /// `[batch, product of the other dimensions]`; the product is `-1` (unknown, Keras' `None`) when
+    /// `shape` is not a valid tensor shape (a negative dimension or an overflowing product).
     public override func outputShape(forInputShape shape: [Int]) -> [Int] {
-        [shape.first ?? 1, shape.dropFirst().reduce(1, *)]
+        [shape.first ?? 1, (try? Shape.elementCount(Array(shape.dropFirst()), operation: "Flatten")) ?? -1]
     }
 }

@@ -29,7 +29,7 @@ public enum Verbosity: Sendable {
 /// A stack of layers (Keras' `Sequential`), with Keras' training loop.
 ///
 /// ```swift
-/// let model = Sequential([Dense(128, activation: .relu), Dense(10)])
+/// let model = try Sequential([Dense(128, activation: .relu), Dense(10)])
 /// model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true),
 ///               metrics: [SparseCategoricalAccuracy()])
 /// let history = try model.fit(x, y, batchSize: 32, epochs: 20)

@@ -55,7 +55,7 @@ extension Optimizer {
         let grads = try computeGradients(loss, varList: { params }, watching: params, gradLoss: nil, tape: nil)
         return try grads.map { g, v in
             guard let g else { throw OptimizerError.missingGradient(variable: v.name) }
-            return g.denseValue
+            return try g.denseValue
         }
     }
 
