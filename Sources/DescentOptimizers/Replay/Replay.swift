@@ -72,7 +72,7 @@ public enum Replay {
             throw JSONError("\(path).dtype: expected \"float32\" or \"float64\", got \(o["dtype"]?.serialized ?? "null")")
         }
         let values = try numberList(o["value"], at: "\(path).value")
-        let count = shape.reduce(1, *)
+        let count = try Shape.elementCount(shape, operation: "\(path).shape")  // checked: the product may overflow
         guard values.count == count else {
             throw JSONError("\(path).value: expected \(count) numbers for shape \(shape), got \(values.count)")
         }
@@ -117,8 +117,9 @@ public enum Replay {
             }
             let values = try numberList(o["values"], at: "\(at).values")
             let rowShape = Array(denseShape.dropFirst())
-            guard values.count == indices.count * rowShape.reduce(1, *) else {
-                throw JSONError("\(at).values: expected \(indices.count * rowShape.reduce(1, *)) numbers (\(indices.count) rows of shape \(rowShape)), got \(values.count)")
+            let expected = try Shape.elementCount([indices.count] + rowShape, operation: "\(at).values")
+            guard values.count == expected else {
+                throw JSONError("\(at).values: expected \(expected) numbers (\(indices.count) rows of shape \(rowShape)), got \(values.count)")
             }
             let t = try Tensor(shape: [indices.count] + rowShape, scalars: values).cast(to: v.dtype)
             return .sparse(try IndexedSlices(values: t, indices: indices, denseShape: denseShape))
