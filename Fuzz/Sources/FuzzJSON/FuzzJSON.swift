@@ -9,8 +9,7 @@ import FuzzSupport
 /// - the serialized text is ASCII (Python's `ensure_ascii=True`).
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
-    let text = FuzzSupport.text(data, size)
-    guard let value = try? JSONValue(parsing: text) else { return 0 }
+    guard let value = try? JSONValue(parsing: FuzzSupport.bytes(data, size)) else { return 0 }
     let serialized = value.serialized
     if let bad = serialized.unicodeScalars.first(where: { !$0.isASCII }) {
         FuzzSupport.fail("serialized text has the non-ASCII scalar U+\(String(bad.value, radix: 16)): \(serialized)")

@@ -12,8 +12,7 @@ import FuzzSupport
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = FuzzSupport.silenceWarningsOnce
-    let text = FuzzSupport.text(data, size)
-    guard let optimizer = try? Optimizer.deserialize(json: text) else { return 0 }
+    guard let optimizer = try? Optimizer.deserialize(jsonBytes: FuzzSupport.bytes(data, size)) else { return 0 }
 
     let serialized: JSONObject
     do { serialized = try optimizer.serialize() } catch {

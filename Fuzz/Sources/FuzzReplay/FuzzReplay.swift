@@ -17,8 +17,8 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = FuzzSupport.silenceWarningsOnce
     let input = FuzzSupport.text(data, size)
     if exceedsOutputLimit(input) { return 0 }
-    // The one line to adapt if `Replay.command` reads bytes: pass `FuzzSupport.bytes(data, size)`.
-    let result = Replay.command(path: "-", readStandardInput: { input }, readFile: { path in
+    let bytes = FuzzSupport.bytes(data, size)
+    let result = Replay.command(path: "-", readStandardInput: { bytes }, readFile: { path in
         FuzzSupport.fail("Replay.command read a file (\(path)) for the path '-'")
     })
     switch result.status {

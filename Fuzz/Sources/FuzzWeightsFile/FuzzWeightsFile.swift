@@ -47,9 +47,11 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 /// `nonisolated(unsafe)`: libFuzzer calls `LLVMFuzzerTestOneInput` on one thread only (this harness is
 /// not run with `-fork`/`-jobs` threads sharing a process), so the model is never used concurrently.
 nonisolated(unsafe) let model: Sequential = {
-    let m = Sequential([Dense(3, activation: .relu), Dense(2)], name: "fuzz_model")
-    do { try m.build(inputShape: [1, 4]) } catch { FuzzSupport.fail("cannot build the harness model: \(error)") }
-    return m
+    do {
+        let m = Sequential([try Dense(3, activation: .relu), try Dense(2)], name: "fuzz_model")
+        try m.build(inputShape: [1, 4])
+        return m
+    } catch { FuzzSupport.fail("cannot build the harness model: \(error)") }
 }()
 
 /// Whether two weight lists have the same shapes, dtypes and values (NaN equal to NaN).

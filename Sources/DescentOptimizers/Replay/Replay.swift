@@ -94,15 +94,12 @@ public enum Replay {
         return Variable(value, name: name, constraint: constraint)
     }
 
-    /// The product of `shape`, or an error naming `path` when it overflows `Int`.
+    /// The element count of `shape` (``Shape/elementCount(_:operation:)``: the one shape-size rule of
+    /// every tensor), or an error naming `path` when it is too large or has a negative dimension.
     static func elementCount(_ shape: [Int], at path: String) throws -> Int {
-        var count = 1
-        for d in shape {
-            let (product, overflow) = count.multipliedReportingOverflow(by: d)
-            if overflow { throw JSONError("\(path): \(shape) has more elements than an Int can count") }
-            count = product
+        do { return try Shape.elementCount(shape, operation: path) } catch let error as TensorError {
+            throw JSONError(error.description)
         }
-        return count
     }
 
     static func parseStep(_ s: JSONValue, at path: String, variables: [Variable]) throws -> [Gradient?] {
