@@ -55,6 +55,8 @@ import Testing
         (#"{"optimizer": "sgd", "variables": [{"shape": [1], "value": [1]}], "steps": []}"#, "variables[0].name"),
         (#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [2], "value": [1]}], "steps": []}"#, "variables[0].value"),
         (#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [1], "dtype": "int8", "value": [1]}], "steps": []}"#, "variables[0].dtype"),
+        // A dtype that is not a string was read as float32 (fuzz reproducer FuzzReplay/non-string-dtype-defaulted.json).
+        (#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [1], "dtype": 5, "value": [1]}], "steps": []}"#, "variables[0].dtype"),
         (#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [1], "value": [1], "constraint": {"class_name": "Nope"}}], "steps": []}"#, "variables[0].constraint"),
         (#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [1], "value": [1]}], "steps": [{"gradients": []}]}"#, "steps[0].gradients"),
         (#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [2], "value": [1, 2]}], "steps": [{"gradients": [{"dense": [1]}]}]}"#, "steps[0].gradients[0].dense"),

@@ -78,8 +78,11 @@ public enum Replay {
         let shape = try intList(o["shape"], at: "\(path).shape")
         if let bad = shape.first(where: { $0 < 0 }) { throw JSONError("\(path).shape: dimension \(bad) is negative") }
         let count = try elementCount(shape, at: "\(path).shape")
-        let dtypeName = o["dtype"]?.stringValue ?? "float32"
-        guard let dtype = DType(kerasName: dtypeName), dtype.isFloatingPoint else {
+        // Absent or null means float32; anything else must name a floating-point dtype (a number or
+        // an unknown name is an error, never silently float32).
+        let dtypeField = o["dtype"] ?? .null
+        let dtypeName = dtypeField.isNull ? "float32" : dtypeField.stringValue
+        guard let dtypeName, let dtype = DType(kerasName: dtypeName), dtype.isFloatingPoint else {
             throw JSONError("\(path).dtype: expected \"float32\" or \"float64\", got \(o["dtype"]?.serialized ?? "null")")
         }
         let values = try numberList(o["value"], at: "\(path).value", dtype: dtype)
