@@ -53,4 +53,4 @@ golden:
 	.venv-golden/bin/python scripts/golden/generate_configs.py
 
 clean:
-	rm -rf .build .build-release
+	rm -rf .build .build-release .build-tsan .build-asan Fuzz/.build-fuzz
