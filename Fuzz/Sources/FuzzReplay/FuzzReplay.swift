@@ -6,7 +6,7 @@ import FuzzSupport
 ///
 /// Checked: the command's contract. Status 0: standard output is one line of JSON that parses,
 /// standard error is empty, and the document was well-formed where the harness checks it (every
-/// variable's `dtype` absent, null, `"float32"` or `"float64"`: nothing silently defaulted). Status 1:
+/// variable's `dtype` absent, null, `"float32"`, `"float64"` or TensorFlow's aliases `"float"`, `"double"`: nothing silently defaulted). Status 1:
 /// standard output is empty, standard error is one line `error: ...`. No other status.
 ///
 /// Harness limit (the one place the harness skips an input): a document whose output would hold more
@@ -61,7 +61,8 @@ func badDType(_ input: String) -> String? {
     guard let variables = (try? JSONValue(parsing: input))?.objectValue?["variables"]?.arrayValue else { return nil }
     for (i, variable) in variables.enumerated() {
         guard let dtype = variable.objectValue?["dtype"], dtype != .null else { continue }
-        if dtype != "float32" && dtype != "float64" { return "variables[\(i)].dtype \(dtype.serialized)" }
+        // TensorFlow's names and its aliases (`tf.as_dtype("float")` is float32, `"double"` float64).
+        if !["float32", "float64", "float", "double"].contains(dtype) { return "variables[\(i)].dtype \(dtype.serialized)" }
     }
     return nil
 }
