@@ -4,13 +4,7 @@
 # hangs (10 s) or runs out of memory, listing which. Usage: Fuzz/replay-regressions.sh [TARGET...]
 set -uo pipefail
 cd "$(dirname "$0")"
-CONFIG=${FUZZ_CONFIG:-release}
-export SWIFT_BACKTRACE=enable=no
-# ASan's fake stack (detect_stack_use_after_return, on by default) moves frames to the heap: deep
-# recursion then neither overflows the real stack as it would without ASan, nor runs in linear time.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0}
-# Leaks outside Descent (the toolchain's Foundation), listed with the reason in lsan.supp.
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/lsan.supp}
+source ./env.sh
 
 ./run.sh build || exit 1
 targets=("$@")

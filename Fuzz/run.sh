@@ -14,7 +14,6 @@ cd "$(dirname "$0")"
 TARGETS=(FuzzJSON FuzzOptimizerConfig FuzzReplay FuzzWeightsFile FuzzDigitsFile)
 SWIFT=${SWIFT:-swift}
 # debug (-Onone) or release (-O); see README.md for the measured rates.
-CONFIG=${FUZZ_CONFIG:-release}
 SCRATCH=.build-fuzz
 # Coverage for libFuzzer needs the explicit -sanitize-coverage list: -sanitize=fuzzer alone gives
 # libFuzzer no feedback here (see README.md).
@@ -23,13 +22,7 @@ SANITIZE=(-Xswiftc -sanitize=fuzzer,address
 # Limits: an input over 4096 bytes is needed to reach deep nesting; a run over 10 s is a hang; over
 # 2 GB resident (or one allocation over 2 GB) is a memory finding.
 LIBFUZZER_FLAGS=(-max_len=65536 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1)
-# Swift's own crash backtracer would run inside ASan and fault there; libFuzzer and ASan report instead.
-export SWIFT_BACKTRACE=enable=no
-# ASan's fake stack (detect_stack_use_after_return, on by default) moves frames to the heap: deep
-# recursion then neither overflows the real stack as it would without ASan, nor runs in linear time.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0}
-# Leaks outside Descent (the toolchain's Foundation), listed with the reason in lsan.supp.
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/lsan.supp}
+source ./env.sh
 
 build() {
     echo "== building the fuzz targets ($CONFIG)"

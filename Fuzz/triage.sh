@@ -5,13 +5,7 @@
 # Usage: Fuzz/triage.sh [FILE...]   (default: every file in Fuzz/artifacts/, named TARGET-kind-hash)
 set -uo pipefail
 cd "$(dirname "$0")"
-CONFIG=${FUZZ_CONFIG:-release}
-export SWIFT_BACKTRACE=enable=no
-# ASan's fake stack (detect_stack_use_after_return, on by default) moves frames to the heap: deep
-# recursion then neither overflows the real stack as it would without ASan, nor runs in linear time.
-export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_stack_use_after_return=0}
-# Leaks outside Descent (the toolchain's Foundation), listed with the reason in lsan.supp.
-export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$PWD/lsan.supp}
+source ./env.sh
 files=("$@")
 [ ${#files[@]} -gt 0 ] || files=(artifacts/*)
 declare -A count smallest size

@@ -13,6 +13,11 @@ struct CLI {
     }
 
     static func run(_ arguments: [String], stdin: String? = nil) throws -> (status: Int32, stdout: String, stderr: String) {
+        try run(arguments, stdinBytes: stdin.map { Array($0.utf8) })
+    }
+
+    /// Runs `descent` with `stdinBytes` (raw bytes, possibly not UTF-8) on its standard input.
+    static func run(_ arguments: [String], stdinBytes: [UInt8]?) throws -> (status: Int32, stdout: String, stderr: String) {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
@@ -21,7 +26,7 @@ struct CLI {
         process.standardError = err
         process.standardInput = input
         try process.run()
-        if let stdin { input.fileHandleForWriting.write(Data(stdin.utf8)) }
+        if let stdinBytes { input.fileHandleForWriting.write(Data(stdinBytes)) }
         try input.fileHandleForWriting.close()
         let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
         let stderrData = err.fileHandleForReading.readDataToEndOfFile()

@@ -5,20 +5,7 @@ import Testing
 @Suite(.serialized) struct ReplayInputTests {
     /// Runs `descent` with `stdin` as raw bytes.
     static func run(_ arguments: [String], stdin: [UInt8]) throws -> (status: Int32, stdout: String, stderr: String) {
-        let process = Process()
-        process.executableURL = CLI.executable
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe(), input = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = input
-        try process.run()
-        input.fileHandleForWriting.write(Data(stdin))
-        try input.fileHandleForWriting.close()
-        let stdoutData = out.fileHandleForReading.readDataToEndOfFile()
-        let stderrData = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stdoutData, as: UTF8.self), String(decoding: stderrData, as: UTF8.self))
+        try CLI.run(arguments, stdinBytes: stdin)
     }
 
     static let valid = Array(#"{"optimizer": "sgd", "variables": [{"name": "v", "shape": [1], "value": [1]}], "steps": [{"gradients": [{"dense": [1]}]}]}"#.utf8)
