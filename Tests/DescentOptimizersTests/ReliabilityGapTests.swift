@@ -35,6 +35,8 @@ import Testing
     @Test func slotAddedBySparseUpdateMidStepDoesNotTrap() throws {
         final class AddsSlots: SGD {
             nonisolated(unsafe) var added = 0
+            // Keeps the fused dense path (and so the positional slot cache) of the built-in SGD.
+            override var fusesDenseUpdates: Bool { true }
             override func resourceApplySparse(_ values: Tensor, _ variable: Variable, _ indices: [Int],
                                               _ c: Coefficients) throws {
                 added += 1
