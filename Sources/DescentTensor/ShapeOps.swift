@@ -232,6 +232,11 @@ extension Tensor {
     /// Rows `range` along axis 0 (`t[2..<5]`).
     public func slice(rows range: Range<Int>) throws -> Tensor {
         guard rank >= 1 else { throw TensorError.invalidShape(operation: "slice(rows:)", shape: shape, reason: "needs rank >= 1") }
+        // Bounds compared before `range.count`, which overflows for e.g. `-1..<Int.max`.
+        guard range.lowerBound >= 0, range.upperBound <= shape[0] else {
+            throw TensorError.invalidArgument(operation: "slice(rows:)",
+                                              reason: "rows \(range) are outside 0..<\(shape[0]) of shape \(shape)")
+        }
         var begin = [Int](repeating: 0, count: rank), size = shape
         begin[0] = range.lowerBound
         size[0] = range.count

@@ -22,11 +22,21 @@ struct ReplayCommand: ParsableCommand {
     @Argument(help: "The input JSON file, or - for standard input.")
     var input: String
 
+    @Option(help: "The most numbers the output's steps may hold (steps x total variable elements); a larger document is an error before any step runs.")
+    var maxOutputNumbers: Int = Replay.defaultMaxOutputNumbers
+
+    func validate() throws {
+        guard maxOutputNumbers >= 0 else {
+            throw ValidationError("--max-output-numbers must be 0 or more, got \(maxOutputNumbers)")
+        }
+    }
+
     func run() throws {
         let result = Replay.command(
             path: input,
             readStandardInput: { try readAllBytes(fileDescriptor: STDIN_FILENO) },
-            readFile: { try readAllBytes(path: $0) })
+            readFile: { try readAllBytes(path: $0) },
+            maxOutputNumbers: maxOutputNumbers)
         FileHandle.standardOutput.write(Data(result.stdout.utf8))
         FileHandle.standardError.write(Data(result.stderr.utf8))
         if result.status != 0 { throw ExitCode(result.status) }

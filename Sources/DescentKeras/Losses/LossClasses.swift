@@ -1,4 +1,4 @@
-import DescentOptimizers
+@_spi(DescentInternals) import DescentOptimizers
 import DescentTensor
 
 // The built-in loss classes. Each one is Keras' `LossFunctionWrapper` around a function of `Losses`:
@@ -285,17 +285,24 @@ extension Losses {
     /// A loss from Keras' serialized form (`tf.keras.losses.deserialize` / `get` with a dict):
     /// `{"class_name": "BinaryCrossentropy", "config": {...}}` (with or without `module` and
     /// `registered_name`), or a string, as ``get(_:)``.
-    /// - Throws: ``KerasError`` for an unknown class or an invalid config.
+    ///
+    /// Read as strictly as an optimizer (the same wrapper rule, `Optimizer.readWrapper`): no other
+    /// wrapper key, `config` present and an object, every config key one the class writes, each of its
+    /// type (a present field of the wrong type is an error, never the default), numbers within float32.
+    /// - Throws: ``KerasError`` for an unknown class or an invalid wrapper or config.
     public static func deserialize(_ value: JSONValue) throws -> any Loss {
         if let name = value.stringValue { return try get(name) }
-        guard let object = value.objectValue, let className = object["class_name"]?.stringValue else {
-            throw KerasError.invalidConfig(kind: "loss", message: "expected a string or an object with a "
-                                            + "\"class_name\", got \(value.typeName)")
+        guard let object = value.objectValue else {
+            throw KerasError.invalidConfig(kind: "loss", message: "expected a string or an object with "
+                                            + "\"class_name\" and \"config\", got \(value.typeName)")
+        }
+        let className: String, config: JSONObject
+        do { (className, config) = try Optimizer.readWrapper(object, kind: "loss") } catch {
+            throw KerasError.invalidConfig(kind: "loss", message: "\(error)")
         }
         guard let make = classNames.first(where: { $0.0 == className })?.1 else {
             throw KerasError.unknownIdentifier(kind: "loss class", name: className, known: classNames.map(\.0))
         }
-        let config = object["config"]?.objectValue ?? JSONObject()
         return try make(config)
     }
 }
@@ -344,16 +351,21 @@ struct LossConfigReader {
         return b
     }
 
+    /// A float32 number field: finite and within float32's range, as optimizer hyperparameters.
     func number(_ key: String) throws -> Double? {
         guard let v = config[key], !v.isNull else { return nil }
         guard let d = v.doubleValue else {
             throw KerasError.invalidConfig(kind: kind, message: "\(key) must be a number, got \(v.typeName)")
         }
+        do { try Float32Field.checkHyperparameter(d, field: key, owner: "\(kind) config") } catch {
+            throw KerasError.invalidConfig(kind: kind, message: "\(error)")
+        }
         return d
     }
 
+    /// `axis`, when present and not null, must be the integer -1.
     func requireLastAxis() throws {
-        if let axis = config["axis"], !axis.isNull, axis.intValue != -1 {
+        if let axis = config["axis"], !axis.isNull, axis != .int(-1) {
             throw KerasError.invalidConfig(kind: kind, message: "axis \(axis) is not supported (only -1)")
         }
     }

@@ -1,4 +1,4 @@
-import DescentOptimizers
+@_spi(DescentInternals) import DescentOptimizers
 import DescentTensor
 
 /// A stateful Keras metric (`tf.keras.metrics.Metric`): it accumulates statistics over batches and reports
@@ -277,15 +277,25 @@ public enum Metrics {
         ("sparse_categorical_accuracy", { try sparseCategoricalAccuracy($0, $1) }),
     ]
 
+    /// The classes by Keras name; each factory accepts exactly the keys its `config` writes
+    /// (`name`, `dtype`, and `threshold` for `BinaryAccuracy`).
     private static let classes: [(String, @Sendable (JSONObject) throws -> MeanMetricWrapper)] = [
-        ("Accuracy", { c in try Accuracy(name: try name(c) ?? "accuracy", dtype: try dtype(c)) }),
-        ("BinaryAccuracy", { c in
-            try BinaryAccuracy(name: try name(c) ?? "binary_accuracy", dtype: try dtype(c),
-                               threshold: c["threshold"].flatMap(\.doubleValue) ?? 0.5)
+        ("Accuracy", { c in
+            try rejectUnknownKeys(c, allowed: ["name", "dtype"], className: "Accuracy")
+            return try Accuracy(name: try name(c) ?? "accuracy", dtype: try dtype(c))
         }),
-        ("CategoricalAccuracy", { c in try CategoricalAccuracy(name: try name(c) ?? "categorical_accuracy", dtype: try dtype(c)) }),
+        ("BinaryAccuracy", { c in
+            try rejectUnknownKeys(c, allowed: ["name", "dtype", "threshold"], className: "BinaryAccuracy")
+            return try BinaryAccuracy(name: try name(c) ?? "binary_accuracy", dtype: try dtype(c),
+                                      threshold: try float32(c, "threshold", className: "BinaryAccuracy") ?? 0.5)
+        }),
+        ("CategoricalAccuracy", { c in
+            try rejectUnknownKeys(c, allowed: ["name", "dtype"], className: "CategoricalAccuracy")
+            return try CategoricalAccuracy(name: try name(c) ?? "categorical_accuracy", dtype: try dtype(c))
+        }),
         ("SparseCategoricalAccuracy", { c in
-            try SparseCategoricalAccuracy(name: try name(c) ?? "sparse_categorical_accuracy", dtype: try dtype(c))
+            try rejectUnknownKeys(c, allowed: ["name", "dtype"], className: "SparseCategoricalAccuracy")
+            return try SparseCategoricalAccuracy(name: try name(c) ?? "sparse_categorical_accuracy", dtype: try dtype(c))
         }),
     ]
 
@@ -327,17 +337,46 @@ public enum Metrics {
     }
 
     /// A metric from Keras' serialized form (`{"class_name": "BinaryAccuracy", "config": {...}}`) or a name.
-    /// - Throws: ``KerasError`` for an unknown class or an invalid config.
+    ///
+    /// Read as strictly as an optimizer (the same wrapper rule, `Optimizer.readWrapper`): no other
+    /// wrapper key, `config` present and an object, every config key one the class writes, each of its
+    /// type (a present field of the wrong type is an error, never the default), numbers within float32.
+    /// - Throws: ``KerasError`` for an unknown class or an invalid wrapper or config.
     public static func deserialize(_ value: JSONValue) throws -> MeanMetricWrapper {
         if let name = value.stringValue { return try get(name) }
-        guard let object = value.objectValue, let className = object["class_name"]?.stringValue else {
-            throw KerasError.invalidConfig(kind: "metric", message: "expected a string or an object with a "
-                                            + "\"class_name\", got \(value.typeName)")
+        guard let object = value.objectValue else {
+            throw KerasError.invalidConfig(kind: "metric", message: "expected a string or an object with "
+                                            + "\"class_name\" and \"config\", got \(value.typeName)")
+        }
+        let className: String, config: JSONObject
+        do { (className, config) = try Optimizer.readWrapper(object, kind: "metric") } catch {
+            throw KerasError.invalidConfig(kind: "metric", message: "\(error)")
         }
         guard let make = classes.first(where: { $0.0 == className })?.1 else {
             throw KerasError.unknownIdentifier(kind: "metric class", name: className, known: classes.map(\.0))
         }
-        return try make(object["config"]?.objectValue ?? JSONObject())
+        return try make(config)
+    }
+
+    /// Throws for a config key `className`'s config does not write (Keras' "Unexpected keyword argument").
+    private static func rejectUnknownKeys(_ c: JSONObject, allowed: [String], className: String) throws {
+        if let key = c.keys.first(where: { !allowed.contains($0) }) {
+            throw KerasError.invalidConfig(
+                kind: className, message: "unexpected key '\(key)' (allowed: \(allowed.joined(separator: ", ")))")
+        }
+    }
+
+    /// A float32 number field: absent or null gives `nil`; otherwise a finite number within float32's
+    /// range, else an error naming the field.
+    private static func float32(_ c: JSONObject, _ key: String, className: String) throws -> Double? {
+        guard let v = c[key], !v.isNull else { return nil }
+        guard let d = v.doubleValue else {
+            throw KerasError.invalidConfig(kind: className, message: "\(key) must be a number, got \(v.typeName)")
+        }
+        do { try Float32Field.checkHyperparameter(d, field: key, owner: "\(className) config") } catch {
+            throw KerasError.invalidConfig(kind: className, message: "\(error)")
+        }
+        return d
     }
 
     private static func name(_ c: JSONObject) throws -> String? {

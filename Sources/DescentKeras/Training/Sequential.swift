@@ -91,14 +91,21 @@ public final class Sequential {
     /// The values of ``weights``.
     public func getWeights() -> [Tensor] { weights.map(\.untrackedValue) }
 
-    /// Assigns ``weights`` in order.
-    /// - Throws: ``TrainingError`` for a wrong count, `TensorError` naming the variable for a wrong shape.
+    /// Assigns ``weights`` in order. The whole list is checked first (count, then each value's shape and
+    /// dtype), so a list that fails changes no weight.
+    /// - Throws: ``TrainingError`` for a wrong count, or naming the first weight (position and variable
+    ///   name) whose value has the wrong shape or dtype.
     public func setWeights(_ values: [Tensor]) throws {
         let ws = weights
         guard values.count == ws.count else {
             throw TrainingError.invalidArgument("setWeights on model '\(name)': got \(values.count) values for \(ws.count) weights")
         }
-        for (w, v) in zip(ws, values) { try w.assign(v) }
+        for (i, (w, v)) in zip(ws, values).enumerated() where v.shape != w.shape || v.dtype != w.dtype {
+            throw TrainingError.invalidArgument(
+                "setWeights on model '\(name)': value \(i) for weight '\(w.name)' has shape \(v.shape) and dtype "
+                    + "\(v.dtype), expected shape \(w.shape) and dtype \(w.dtype)")
+        }
+        for (w, v) in zip(ws, values) { try w.assign(v) }  // cannot throw: checked above
     }
 
     // MARK: Summary

@@ -226,18 +226,15 @@ extension Optimizer {
         }
     }
 
-    /// An `IndexedSlices`' fields are mutable: its values must still have one row per index, and every
-    /// index must be a row of the variable.
+    /// A sparse gradient's values must have one row per index, with the variable's row shape. The
+    /// indices need no scan here: `IndexedSlices` is immutable and its throwing init checked them against
+    /// its `denseShape`, which ``checkGradient(_:for:)`` has just compared with the variable's shape.
     private func checkSparseGradient(_ s: IndexedSlices, for v: Variable) throws {
-        let shape = s.values.shape, rows = v.shape.first ?? 0
+        let shape = s.values.shape
         guard !v.shape.isEmpty, shape.count == v.shape.count, shape[0] == s.indices.count,
               shape.dropFirst() == v.shape.dropFirst() else {
             throw OptimizerError.gradientMismatch(
                 variable: v.name, message: "sparse gradient values of shape \(shape) for \(s.indices.count) indices into shape \(v.shape)")
-        }
-        if let bad = s.indices.first(where: { $0 < 0 || $0 >= rows }) {
-            throw OptimizerError.gradientMismatch(
-                variable: v.name, message: "sparse gradient index \(bad) is out of range for \(rows) rows")
         }
     }
 
@@ -325,8 +322,11 @@ extension Optimizer {
                 try resourceApplySparseDuplicateIndices(slices.values, v, slices.indices, coefficients[v.dtype]!)
             case .dense(let t):
                 func slots() throws -> [Variable] {
-                    // Found by makePlan: neither look-up fails here.
-                    if plan.positional, let cached = positionalKernelSlots[i] { return cached }
+                    // Found by makePlan: neither look-up fails here. The bound is checked because a custom
+                    // `resourceApplySparse` earlier in this loop may add a slot, which empties the cache.
+                    if plan.positional, i < positionalKernelSlots.count, let cached = positionalKernelSlots[i] {
+                        return cached
+                    }
                     return try kernelSlots(of: v)
                 }
                 if v.dtype == .float32, kernel32 != nil {

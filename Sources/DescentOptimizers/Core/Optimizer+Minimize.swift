@@ -63,14 +63,17 @@ extension Optimizer {
     /// graph-mode `minimize` returning an op to `run()`).
     public func minimizeStep(_ loss: @escaping () throws -> Tensor, varList: @escaping () throws -> [Variable],
                              gradLoss: Tensor? = nil) -> TrainingStep {
-        TrainingStep { [unowned self] in
+        // `self` is captured strongly: the optimizer never holds its steps (no cycle), and a step may
+        // outlive every other reference to its optimizer (`SGD().minimizeStep(...)`).
+        TrainingStep {
             try self.minimize(loss, varList: varList, gradLoss: gradLoss)
         }
     }
 
     /// Keras' legacy `get_updates`: the list of update operations (one step) for `loss`.
     public func getUpdates(_ loss: @escaping () throws -> Tensor, params: [Variable]) -> [TrainingStep] {
-        [TrainingStep { [unowned self] in
+        // `self` is captured strongly, as in `minimizeStep`.
+        [TrainingStep {
             let grads = try self.getGradients(loss, params: params)
             return try self.applyGradients(Array(zip(grads.map { Gradient.dense($0) }, params)))
         }]

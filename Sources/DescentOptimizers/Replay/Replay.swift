@@ -18,11 +18,24 @@ import DescentTensor
 /// a variable, a step, a gradient, the serialized optimizer, schedule and constraint), naming the key and
 /// where it was. Numbers for a float32 variable must fit float32; `NaN` and `±Infinity` are allowed in
 /// values and gradients (see `Float32Field`). Shapes whose element count overflows `Int` are errors.
+///
+/// Output limit: the output holds every variable after every step, so it grows as steps × variable
+/// elements, which a small document can make huge (a large variable and many steps for another one).
+/// A document whose `steps.count` × total variable elements exceeds `maxOutputNumbers` (default
+/// ``defaultMaxOutputNumbers``, 50,000,000 numbers; `descent replay --max-output-numbers N`) is an
+/// error before any step runs.
 public enum Replay {
+    /// The default limit on the numbers in the output's `steps` (steps × total variable elements):
+    /// 50,000,000, about 1 GB of JSON.
+    public static let defaultMaxOutputNumbers = 50_000_000
+
     /// Runs a replay document.
+    /// - Parameter maxOutputNumbers: the most numbers the output's `steps` may hold (steps × total
+    ///   variable elements); a larger document is an error before any step runs.
     /// - Throws: ``JSONError`` or ``OptimizerError`` naming the offending field (e.g.
     ///   `steps[2].gradients[0].indices`), or an error from the optimizer itself.
-    public static func run(_ input: JSONValue, customObjects: CustomObjects = .none) throws -> JSONObject {
+    public static func run(_ input: JSONValue, customObjects: CustomObjects = .none,
+                           maxOutputNumbers: Int = defaultMaxOutputNumbers) throws -> JSONObject {
         guard let root = input.objectValue else { throw JSONError("input: expected a JSON object, got \(input.typeName)") }
         try root.rejectUnknownKeys(allowed: ["optimizer", "variables", "steps"], in: "the replay document")
         guard let optimizerJSON = root["optimizer"] else { throw JSONError("input: missing field 'optimizer'") }
@@ -37,6 +50,7 @@ public enum Replay {
         }
         let variables = try variablesJSON.enumerated().map { try parseVariable($1, at: "variables[\($0)]", customObjects) }
         guard let stepsJSON = root["steps"]?.arrayValue else { throw JSONError("input: field 'steps' must be an array") }
+        try checkOutputSize(steps: stepsJSON.count, variables: variables, maxOutputNumbers: maxOutputNumbers)
         // Parse every step before running any, so a malformed document changes nothing.
         let steps = try stepsJSON.enumerated().map { i, step in
             try parseStep(step, at: "steps[\(i)]", variables: variables)
@@ -56,18 +70,42 @@ public enum Replay {
     }
 
     /// Runs a replay document given as JSON text; returns the output as one line of JSON.
-    public static func run(json: String, customObjects: CustomObjects = .none) throws -> String {
-        try run(JSONValue(parsing: json), customObjects: customObjects).serialized
+    public static func run(json: String, customObjects: CustomObjects = .none,
+                           maxOutputNumbers: Int = defaultMaxOutputNumbers) throws -> String {
+        try run(JSONValue(parsing: json), customObjects: customObjects, maxOutputNumbers: maxOutputNumbers).serialized
     }
 
     /// Runs a replay document given as UTF-8 bytes (parsed strictly: invalid UTF-8 is an error naming
     /// its line and column); returns the output as one line of JSON.
-    public static func run(jsonBytes: some Collection<UInt8>, customObjects: CustomObjects = .none) throws -> String {
-        try run(JSONValue(parsing: jsonBytes), customObjects: customObjects).serialized
+    public static func run(jsonBytes: some Collection<UInt8>, customObjects: CustomObjects = .none,
+                           maxOutputNumbers: Int = defaultMaxOutputNumbers) throws -> String {
+        try run(JSONValue(parsing: jsonBytes), customObjects: customObjects, maxOutputNumbers: maxOutputNumbers).serialized
     }
 
+    /// Throws when `steps` × the variables' total element count exceeds `maxOutputNumbers` (computed
+    /// without overflow), naming the limit and how to raise it.
+    static func checkOutputSize(steps: Int, variables: [Variable], maxOutputNumbers: Int) throws {
+        guard steps > 0 else { return }
+        var elements = 0, overflow = false
+        for v in variables where !overflow {
+            (elements, overflow) = elements.addingReportingOverflow(v.untrackedValue.scalarCount)
+        }
+        var total = 0
+        if !overflow { (total, overflow) = elements.multipliedReportingOverflow(by: steps) }
+        if overflow || total > maxOutputNumbers {
+            throw JSONError("input: the output would hold \(overflow ? "more than \(Int.max)" : String(total)) numbers "
+                            + "(\(steps) steps times \(elements) variable elements), more than the limit of "
+                            + "\(maxOutputNumbers) (raise it with --max-output-numbers, or Replay.run's maxOutputNumbers)")
+        }
+    }
+
+    /// The elements of `t` as JSON numbers. int64 elements (the `iterations` weight) are read as the
+    /// integers they are: through `Double` they would lose digits beyond 2^53 and trap at 2^63.
     static func numbers(_ t: Tensor) -> JSONValue {
-        if t.dtype == .int64 { return .array(t.doubles.map { .int(Int($0)) }) }
+        if t.dtype == .int64 {
+            let integers = (try? t.withUnsafeBufferPointer(as: Int64.self) { Array($0) }) ?? []
+            return .array(integers.map { .int(Int($0)) })
+        }
         return .array(t.doubles.map { .double($0) })
     }
 
@@ -157,8 +195,11 @@ public enum Replay {
 
     static func intList(_ v: JSONValue?, at path: String) throws -> [Int] {
         guard let items = v?.arrayValue else { throw JSONError("\(path): expected an array of integers") }
+        // Only integer literals: a float such as `2.0` or `1e2` is an error, not coerced to an integer.
         return try items.enumerated().map { i, item in
-            guard let n = item.intValue else { throw JSONError("\(path)[\(i)]: expected an integer, got \(item.typeName)") }
+            guard case .int(let n) = item else {
+                throw JSONError("\(path)[\(i)]: expected an integer, got \(item.typeName) \(item.serialized)")
+            }
             return n
         }
     }
@@ -182,8 +223,10 @@ extension Replay {
     /// one line on standard error naming the input (`standard input` or the path) and the problem.
     ///
     /// Standard input and files go through the same strict parser, so the same bytes give the same result.
+    /// `maxOutputNumbers` is ``run(_:customObjects:maxOutputNumbers:)``'s output limit.
     public static func command(path: String, readStandardInput: () throws -> [UInt8],
-                               readFile: (String) throws -> [UInt8]) -> (status: Int32, stdout: String, stderr: String) {
+                               readFile: (String) throws -> [UInt8],
+                               maxOutputNumbers: Int = defaultMaxOutputNumbers) -> (status: Int32, stdout: String, stderr: String) {
         let source = path == "-" ? "standard input" : path
         let bytes: [UInt8]
         do {
@@ -192,7 +235,7 @@ extension Replay {
             return (1, "", "error: cannot read \(source): \(oneLine(error))\n")
         }
         do {
-            return (0, try run(jsonBytes: bytes) + "\n", "")
+            return (0, try run(jsonBytes: bytes, maxOutputNumbers: maxOutputNumbers) + "\n", "")
         } catch {
             return (1, "", "error: \(source): \(oneLine(error))\n")
         }

@@ -50,9 +50,10 @@ public struct ConfigNumber: Sendable, Equatable, ExpressibleByIntegerLiteral, Ex
 ///   rounding is infinite (`1e39`) is an error. float64 data takes any `Double`.
 ///
 /// Integers always fit (|Int64| < 3.4e38).
-enum Float32Field {
+@_spi(DescentInternals)
+public enum Float32Field {
     /// Throws unless `x` is finite and fits float32. `owner` and `field` name it: `Adam config 'learning_rate'`.
-    static func checkHyperparameter(_ x: Double, field: String, owner: String) throws {
+    public static func checkHyperparameter(_ x: Double, field: String, owner: String) throws {
         if !x.isFinite {
             throw OptimizerError.invalidArgument(field: field, message: "\(owner): \(JSONValue.pythonRepr(x)) is not a finite number")
         }

@@ -95,8 +95,12 @@ extension Optimizer {
         throw OptimizerError.unknownClass(kind: "optimizer", name: className)
     }
 
-    /// The class name and config of a serialized object of `kind` ("optimizer", "schedule", "constraint").
-    static func readWrapper(_ serialized: JSONObject, kind: String) throws -> (className: String, config: JSONObject) {
+    /// The class name and config of a serialized object of `kind` ("optimizer", "schedule", "constraint",
+    /// and in DescentKeras "loss" and "metric"): the one wrapper rule. Allowed keys `module`,
+    /// `class_name`, `config`, `registered_name`; `class_name` a string; `config` present and an object.
+    /// - Throws: ``JSONError`` naming the kind and the key.
+    @_spi(DescentInternals)
+    public static func readWrapper(_ serialized: JSONObject, kind: String) throws -> (className: String, config: JSONObject) {
         try serialized.rejectUnknownKeys(allowed: wrapperKeys, in: "\(kind) document")
         guard let classValue = serialized["class_name"] else { throw JSONError("\(kind): missing string field 'class_name'") }
         guard let className = classValue.stringValue else {
