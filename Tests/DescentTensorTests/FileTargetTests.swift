@@ -75,6 +75,26 @@ import Glibc
         #expect(error?.description.contains("folder") == true)
     }
 
+    @Test func aLinkToADeviceOrAPipeIsWrittenThrough() throws {
+        try #require(fileType("/dev/null") == S_IFCHR, "/dev/null is not a character device on this machine")
+        let folder = try makeFolder()
+        defer { try? FileManager.default.removeItem(at: folder) }
+        let link = folder.appendingPathComponent("null").path
+        try #require(symlink("/dev/null", link) == 0)
+        try AtomicFile.write("x", to: link)
+        #expect(fileType(link) == S_IFLNK)
+        #expect(fileType("/dev/null") == S_IFCHR)
+        #expect(try FileManager.default.contentsOfDirectory(atPath: folder.path) == ["null"])
+        // /proc/self/fd/N of a pipe is a link to "pipe:[inode]", which only the kernel can follow.
+        var ends: [Int32] = [0, 0]
+        try #require(pipe(&ends) == 0)
+        defer { close(ends[0]); close(ends[1]) }
+        try AtomicFile.write("via proc", to: "/proc/self/fd/\(ends[1])")
+        var buffer = [UInt8](repeating: 0, count: 64)
+        let n = read(ends[0], &buffer, buffer.count)
+        #expect(n == 8 && String(decoding: buffer[0..<max(n, 0)], as: UTF8.self) == "via proc")
+    }
+
     @Test func aFolderIsAnErrorNamingIt() throws {
         let folder = try makeFolder()
         defer { try? FileManager.default.removeItem(at: folder) }

@@ -117,6 +117,28 @@ public enum AtomicFile {
     /// Follows symbolic links from `path` (at most 40, as the kernel does) to the path to write, with
     /// `lstat`'s answer for it (`nil` when nothing is there yet); a folder is an error.
     static func resolve(_ path: String) throws -> (path: String, status: stat?) {
+        var linkInfo = stat()
+        if lstat(path, &linkInfo) == 0, (linkInfo.st_mode & S_IFMT) == S_IFLNK {
+            // A link to something that exists: let the kernel follow it (this also covers the "magic"
+            // links of /proc, such as /dev/stdout -> /proc/self/fd/1 -> pipe:[1234]).
+            var info = stat()
+            if stat(path, &info) == 0 {
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    throw FileWriteError(path: path, operation: "open", code: EISDIR, reason: "it is a link to a folder")
+                case S_IFREG:
+                    guard let real = realpath(path, nil) else {
+                        throw FileWriteError(path: path, operation: "realpath", code: errno)
+                    }
+                    defer { free(real) }
+                    return (String(cString: real), info)
+                default:
+                    return (path, info)  // written through, following the link
+                }
+            }
+            if errno != ENOENT { throw FileWriteError(path: path, operation: "stat", code: errno) }
+            // A dangling link: follow it by hand to the path to create.
+        }
         var current = path
         for _ in 0..<40 {
             var info = stat()
