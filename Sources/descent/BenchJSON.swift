@@ -39,7 +39,7 @@ struct JSONBench: ParsableCommand {
         let docs = Self.documents()
         if let dir = saveDocuments {
             try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-            for d in docs { try Data(d.bytes).write(to: URL(fileURLWithPath: dir).appendingPathComponent("\(d.name).json")) }
+            for d in docs { try AtomicFile.write(d.bytes, to: URL(fileURLWithPath: dir).appendingPathComponent("\(d.name).json").path) }
         }
         for d in docs {
             _ = try JSONValue(parsing: d.bytes)  // warm up

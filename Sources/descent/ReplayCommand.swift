@@ -43,31 +43,20 @@ struct ReplayCommand: ParsableCommand {
     }
 }
 
-/// A failed `open` or `read`, described as the C library does (`No such file or directory`).
+/// A ``FileReadError`` reduced to its reason: `Replay.command` already says "cannot read <path>: ".
 struct ReadError: Error, CustomStringConvertible {
-    let code: Int32
-    var description: String { String(cString: strerror(code)) }
+    let description: String
 }
 
-/// Every byte of the file at `path`: a regular file, a pipe, `/dev/stdin`, a FIFO alike.
+/// Every byte of the file at `path` (a regular file, a pipe, `/dev/stdin`, a FIFO alike), at most
+/// ``FileBytes/defaultMaximumBytes``; a failure is described by its reason only (`No such file or directory`).
 func readAllBytes(path: String) throws -> [UInt8] {
-    let fd = open(path, O_RDONLY | O_CLOEXEC)
-    guard fd >= 0 else { throw ReadError(code: errno) }
-    defer { close(fd) }
-    return try readAllBytes(fileDescriptor: fd)
+    do { return try FileBytes.read(path: path) } catch let error as FileReadError { throw ReadError(description: error.reason) }
 }
 
-/// Every byte readable from `fd` until end of file.
+/// Every byte readable from `fd` until end of file, at most ``FileBytes/defaultMaximumBytes``.
 func readAllBytes(fileDescriptor fd: Int32) throws -> [UInt8] {
-    var bytes: [UInt8] = []
-    var chunk = [UInt8](repeating: 0, count: 1 << 16)
-    while true {
-        let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-        if n < 0 {
-            if errno == EINTR { continue }
-            throw ReadError(code: errno)
-        }
-        if n == 0 { return bytes }
-        bytes.append(contentsOf: chunk[0..<n])
+    do { return try FileBytes.read(fileDescriptor: fd, name: "standard input") } catch let error as FileReadError {
+        throw ReadError(description: error.reason)
     }
 }

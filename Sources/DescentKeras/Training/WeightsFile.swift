@@ -65,12 +65,14 @@ extension Sequential {
         func bad(_ place: String, _ what: String) -> TrainingError {
             .badWeightsFile("\(path): \(place.isEmpty ? "" : place + ": ")\(what)")
         }
-        let text: String
-        do { text = try String(contentsOfFile: path, encoding: .utf8) } catch {
-            throw TrainingError.badWeightsFile("cannot read weights file \(path): \(error.localizedDescription)")
+        // Bytes through `FileBytes` (any readable file: a FIFO, `/dev/stdin`), then the strict byte parser,
+        // so that invalid UTF-8 is reported with its line and column like any other JSON error.
+        let bytes: [UInt8]
+        do { bytes = try FileBytes.read(path: path) } catch let error as FileReadError {
+            throw TrainingError.badWeightsFile("cannot read weights file \(path): \(error.reason)")
         }
         let document: JSONValue
-        do { document = try JSONValue(parsing: text) } catch {
+        do { document = try JSONValue(parsing: bytes) } catch {
             throw bad("", "not a Descent weights file (\(error))")
         }
         guard let top = document.objectValue else { throw bad("", "expected a JSON object, got \(document.typeName)") }

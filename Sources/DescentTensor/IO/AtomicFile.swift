@@ -34,8 +34,18 @@ public struct FileWriteError: Error, Equatable, CustomStringConvertible, Sendabl
 /// is `fsync`ed so the rename itself survives a power loss. On any error the temporary file is removed
 /// and a ``FileWriteError`` naming the target is thrown; the target is left as it was.
 ///
-/// A symbolic link at `path` is replaced by the new file (the link's target is not written), as the
-/// rename replaces the directory entry.
+/// What is at `path` decides how it is written (checked with `lstat` first):
+/// - nothing, or a regular file: the atomic replacement above. An existing file keeps its permission
+///   bits (the temporary file is `fchmod`ed to the old mode before the rename).
+/// - a symbolic link (or a chain of them): the link is kept and the file it points to is replaced
+///   atomically, as most editors do (a dangling link creates its target).
+/// - a character or block device, a FIFO or a socket (`/dev/null`, `/dev/stdout`, a named pipe): the
+///   bytes are written through it directly, as a shell redirection would. Such a write is **not**
+///   atomic — there is no file to replace — and the device is never replaced by a regular file.
+/// - a folder: a ``FileWriteError`` naming the path.
+///
+/// The temporary name's `<name>` part is shortened when needed so that the whole name fits in
+/// `NAME_MAX` (255 bytes) even for a target whose own name is close to that limit.
 ///
 /// A process killed mid-write cannot remove its temporary file: a `.<name>.tmp-*` file may then be
 /// left beside the target (the target itself is intact).
@@ -64,17 +74,26 @@ public enum AtomicFile {
     /// returns normally; an error `body` throws is rethrown after the temporary file is removed.
     /// - Throws: ``FileWriteError`` naming `path`, or the error `body` throws.
     public static func write(to path: String, _ body: (AtomicFileWriter) throws -> Void) throws {
-        let (directory, name) = try split(path)
+        _ = try split(path)
+        let (resolved, existing) = try resolve(path)
+        if let existing, (existing.st_mode & S_IFMT) != S_IFREG {
+            try writeThrough(resolved, target: path, body)
+            return
+        }
+        let (directory, name) = try split(resolved)
         let (fd, temporary) = try createTemporary(directory: directory, name: name, target: path)
         let writer = AtomicFileWriter(descriptor: fd, path: path)
         var closed = false
         do {
+            if let existing {
+                try retryingEINTR(path, "fchmod the temporary file") { fchmod(fd, existing.st_mode & 0o7777) }
+            }
             try body(writer)
             try writer.flush()
             try retryingEINTR(path, "fsync") { fsync(fd) }
             closed = true
             if close(fd) != 0 { throw FileWriteError(path: path, operation: "close", code: errno) }
-            try retryingEINTR(path, "rename") { rename(temporary, path) }
+            try retryingEINTR(path, "rename") { rename(temporary, resolved) }
         } catch {
             if !closed { close(fd) }
             unlink(temporary)
@@ -95,12 +114,99 @@ public enum AtomicFile {
         return (directory.isEmpty ? "/" : directory, name)
     }
 
+    /// Follows symbolic links from `path` (at most 40, as the kernel does) to the path to write, with
+    /// `lstat`'s answer for it (`nil` when nothing is there yet); a folder is an error.
+    static func resolve(_ path: String) throws -> (path: String, status: stat?) {
+        var linkInfo = stat()
+        if lstat(path, &linkInfo) == 0, (linkInfo.st_mode & S_IFMT) == S_IFLNK {
+            // A link to something that exists: let the kernel follow it (this also covers the "magic"
+            // links of /proc, such as /dev/stdout -> /proc/self/fd/1 -> pipe:[1234]).
+            var info = stat()
+            if stat(path, &info) == 0 {
+                switch info.st_mode & S_IFMT {
+                case S_IFDIR:
+                    throw FileWriteError(path: path, operation: "open", code: EISDIR, reason: "it is a link to a folder")
+                case S_IFREG:
+                    guard let real = realpath(path, nil) else {
+                        throw FileWriteError(path: path, operation: "realpath", code: errno)
+                    }
+                    defer { free(real) }
+                    return (String(cString: real), info)
+                default:
+                    return (path, info)  // written through, following the link
+                }
+            }
+            if errno != ENOENT { throw FileWriteError(path: path, operation: "stat", code: errno) }
+            // A dangling link: follow it by hand to the path to create.
+        }
+        var current = path
+        for _ in 0..<40 {
+            var info = stat()
+            if lstat(current, &info) != 0 {
+                let code = errno
+                if code == ENOENT { return (current, nil) }
+                throw FileWriteError(path: path, operation: "lstat \(current)", code: code)
+            }
+            switch info.st_mode & S_IFMT {
+            case S_IFLNK:
+                var buffer = [CChar](repeating: 0, count: Int(PATH_MAX) + 1)
+                let n = readlink(current, &buffer, buffer.count - 1)
+                guard n >= 0 else { throw FileWriteError(path: path, operation: "readlink \(current)", code: errno) }
+                let target = String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+                if target.hasPrefix("/") {
+                    current = target
+                } else if let slash = current.lastIndex(of: "/") {
+                    current = String(current[...slash]) + target
+                } else {
+                    current = target
+                }
+            case S_IFDIR:
+                throw FileWriteError(path: path, operation: "open", code: EISDIR,
+                                     reason: current == path ? "it is a folder" : "it is a link to the folder \(current)")
+            default:
+                return (current, info)
+            }
+        }
+        throw FileWriteError(path: path, operation: "resolve symbolic links", code: ELOOP)
+    }
+
+    /// Writes `body`'s bytes straight into the device, FIFO or socket at `resolved` (not atomic).
+    private static func writeThrough(_ resolved: String, target: String, _ body: (AtomicFileWriter) throws -> Void) throws {
+        var fd: Int32
+        repeat { fd = open(resolved, O_WRONLY | O_CLOEXEC) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { throw FileWriteError(path: target, operation: "open", code: errno) }
+        let writer = AtomicFileWriter(descriptor: fd, path: target)
+        do {
+            try body(writer)
+            try writer.flush()
+        } catch {
+            close(fd)
+            throw error
+        }
+        if close(fd) != 0 && errno != EINTR { throw FileWriteError(path: target, operation: "close", code: errno) }
+    }
+
+    /// `.<name>.tmp-<pid>-<suffix>` with `<name>` shortened (whole Unicode scalars) to fit `NAME_MAX`.
+    static func temporaryName(for name: String, pid: Int32, suffix: String) -> String {
+        let tail = ".tmp-\(pid)-\(suffix)"
+        let room = 255 - 1 - tail.utf8.count
+        var kept = String.UnicodeScalarView()
+        var used = 0
+        for scalar in name.unicodeScalars {
+            let size = String(scalar).utf8.count
+            if used + size > room { break }
+            kept.append(scalar)
+            used += size
+        }
+        return "." + String(kept) + tail
+    }
+
     private static func createTemporary(directory: String, name: String, target: String) throws -> (Int32, String) {
         var generator = SystemRandomNumberGenerator()
         for _ in 0..<16 {
             let suffix = String(generator.next() & 0xFFFF_FFFF_FFFF, radix: 36)
             let temporary = (directory == "." ? "" : directory == "/" ? "/" : directory + "/")
-                + ".\(name).tmp-\(getpid())-\(suffix)"
+                + temporaryName(for: name, pid: getpid(), suffix: suffix)
             let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o666)
             if fd >= 0 { return (fd, temporary) }
             let code = errno
