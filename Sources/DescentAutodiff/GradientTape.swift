@@ -283,7 +283,7 @@ final class TapeRecorder: OperationRecorder {
 
         func tracks(_ id: Int) -> Bool { outputs.sortedContains(id) || watched.contains(id) }
     }
-    let state = Mutex(State())
+    let state = SanitizerVisibleMutex(State())
     let watchAccessedVariables: Bool
 
     init(watchAccessedVariables: Bool) { self.watchAccessedVariables = watchAccessedVariables }

@@ -42,7 +42,7 @@ public final class Variable: @unchecked Sendable {
         var value: Tensor
         var constraint: (any VariableConstraint)?
     }
-    private let state: Mutex<State>
+    private let state: SanitizerVisibleMutex<State>
 
     /// The variable's name (e.g. `"dense/kernel"`).
     public let name: String
@@ -63,7 +63,7 @@ public final class Variable: @unchecked Sendable {
         self.shape = initialValue.shape
         self.dtype = initialValue.dtype
         self.id = Autodiff.newNodeID()
-        self.state = Mutex(State(value: initialValue.untracked, constraint: constraint))
+        self.state = SanitizerVisibleMutex(State(value: initialValue.untracked, constraint: constraint))
     }
 
     /// Creates a 1-d variable from scalars.

@@ -14,7 +14,7 @@ import Synchronization
 /// A count of narrow products in progress makes the first set one thread and the last restore
 /// ``ThreadPool/threadCount`` as it is then.
 enum BLASThreading {
-    private static let narrowCalls = Mutex(0)
+    private static let narrowCalls = SanitizerVisibleMutex(0)
 
     /// Products whose `n` or `k` is at most this run on one thread.
     static let narrow = 32

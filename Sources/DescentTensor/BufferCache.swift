@@ -19,7 +19,7 @@ import Glibc
 /// memory (``SystemMemory/totalBytes``, checked first because Linux overcommits: a huge `malloc` may
 /// succeed and the process be killed when the pages are touched) or when `posix_memalign` fails.
 ///
-/// The lock is a `Mutex` taken through ``Synchronization/Mutex/withSanitizerVisibleLock(_:)``, so that
+/// The lock is a ``SanitizerVisibleMutex``, so that
 /// ThreadSanitizer sees it (see ``ThreadSanitizerHooks``).
 enum BufferCache {
     /// The largest buffer kept.
@@ -42,7 +42,7 @@ enum BufferCache {
         }
     }
 
-    private static let state = Mutex(State())
+    private static let state = SanitizerVisibleMutex(State())
     private static let enabled = environmentFlag("DESCENT_BUFFER_CACHE")
 
     /// An on-by-default switch: off only when the environment variable `name` is `0`.
@@ -72,7 +72,7 @@ enum BufferCache {
     /// cannot provide it (see the type's documentation).
     static func allocate(_ bytes: Int) -> UnsafeMutableRawPointer? {
         guard enabled, let (index, capacity) = sizeClass(bytes) else { return fresh(bytes) }
-        let reused: UInt? = state.withSanitizerVisibleLock { state in
+        let reused: UInt? = state.withLock { state in
             guard let address = state.stacks[index].popLast() else { return nil }
             state.cachedBytes -= capacity
             return address
@@ -109,7 +109,7 @@ enum BufferCache {
             free(pointer)
             return
         }
-        let kept = state.withSanitizerVisibleLock { state in
+        let kept = state.withLock { state in
             guard state.stacks[index].count < buffersPerClass,
                   state.cachedBytes + capacity <= maximumCachedBytes else { return false }
             state.stacks[index].append(UInt(bitPattern: pointer))

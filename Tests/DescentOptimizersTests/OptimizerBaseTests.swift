@@ -117,18 +117,6 @@ private func floats(_ v: Variable) throws -> [Float] { try v.untrackedValue.scal
 
     // MARK: applyGradients contract
 
-    @Test func missingGradientsAreSkippedWithAWarning() throws {
-        let warnings = Mutex<[String]>([])
-        Optimizer.setWarningHandler { message in warnings.withLock { $0.append(message) } }
-        defer { Optimizer.setWarningHandler(nil) }
-        let a = Variable(Tensor(Float(1)), name: "a"), b = Variable(Tensor(Float(1)), name: "b")
-        let opt = try SGD(learningRate: 1)
-        try opt.applyGradients([(.dense(Tensor(Float(0.5))), a), (nil, b)])
-        #expect(try floats(a) == [0.5])
-        #expect(try floats(b) == [1])
-        #expect(warnings.withLock { $0 }.contains { $0.contains("'b'") })
-    }
-
     @Test func noGradientsAtAllIsAnError() throws {
         let a = Variable(Tensor(Float(1)), name: "a")
         let opt = try Adam()

@@ -1,11 +1,10 @@
-import DescentTensor
-import Synchronization
+@_spi(DescentInternals) import DescentTensor
 
 /// The process-wide random generator layers draw their initial weights and dropout masks from
 /// (TensorFlow's global seed). `setSeed` makes model construction reproducible
 /// (`tf.keras.utils.set_random_seed`).
 public enum GlobalRandom {
-    private static let generator = Mutex(SeededGenerator(seed: 0))
+    private static let generator = SanitizerVisibleMutex(SeededGenerator(seed: 0))
 
     /// Restarts the global generator from `seed`.
     public static func setSeed(_ seed: UInt64) {

@@ -1,7 +1,6 @@
 import DescentAutodiff
-import DescentTensor
+@_spi(DescentInternals) import DescentTensor
 import DescentOptimizers
-import Synchronization
 
 /// The base class of Keras-style layers.
 ///
@@ -237,7 +236,7 @@ public final class Embedding: Layer {
 public final class Dropout: Layer {
     /// The fraction of inputs dropped during training, in [0, 1).
     public let rate: Double
-    private let generator: Mutex<SeededGenerator>
+    private let generator: SanitizerVisibleMutex<SeededGenerator>
 
     /// - Parameter seed: the mask generator's seed; `nil` draws one from ``GlobalRandom``.
     /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming the layer when `rate` is not in
@@ -248,7 +247,7 @@ public final class Dropout: Layer {
                                              message: "expected a value in [0, 1), got \(rate)")
         }
         self.rate = rate
-        self.generator = Mutex(SeededGenerator(seed: seed ?? GlobalRandom.nextSeed()))
+        self.generator = SanitizerVisibleMutex(SeededGenerator(seed: seed ?? GlobalRandom.nextSeed()))
         super.init(name: name)
     }
 

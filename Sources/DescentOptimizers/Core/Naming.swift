@@ -1,9 +1,9 @@
-import Synchronization
+@_spi(DescentInternals) import DescentTensor
 
 /// Keras' object naming: snake-cased class names made unique per process (`"dense"`, `"dense_1"`, ...),
 /// shared by optimizers, layers and models.
 public enum KerasNaming {
-    private static let counts = Mutex<[String: Int]>([:])
+    private static let counts = SanitizerVisibleMutex<[String: Int]>([:])
 
     /// Keras' `to_snake_case`: `"Dense"` → `"dense"`, `"SGD"` → `"sgd"`, `"RMSprop"` → `"rm_sprop"`,
     /// `"BatchNormalization"` → `"batch_normalization"`.

@@ -553,7 +553,7 @@ open class Optimizer {
 
     // MARK: - Warnings
 
-    private static let warningSink = Mutex<(@Sendable (String) -> Void)?>(nil)
+    private static let warningSink = SanitizerVisibleMutex<(@Sendable (String) -> Void)?>(nil)
 
     /// Where warnings (e.g. missing gradients) go; standard error by default.
     public static func setWarningHandler(_ handler: (@Sendable (String) -> Void)?) {

@@ -1,6 +1,5 @@
 import DescentAutodiff
-import DescentTensor
-import Synchronization
+@_spi(DescentInternals) import DescentTensor
 
 /// Classes a config may name besides the built-ins (Keras' `custom_objects`), by class name.
 public struct CustomObjects: Sendable {
@@ -28,7 +27,7 @@ public struct CustomObjects: Sendable {
 
 /// The process-wide registry of custom classes (Keras' `register_keras_serializable`).
 enum Registry {
-    static let shared = Mutex(CustomObjects())
+    static let shared = SanitizerVisibleMutex(CustomObjects())
 }
 
 extension Optimizer {
