@@ -7,7 +7,8 @@
 #   `free` and ASan sees each use after free and overflow (a recycled buffer would hide them). ASan aborts
 #   by itself on a report; the log is searched for "ERROR: AddressSanitizer" and "ERROR: LeakSanitizer"
 #   as well. Leak detection is on (`detect_leaks=1`) with scripts/lsan.supp, which suppresses only leaks
-#   outside Descent, by library name: XCTest's harness, FoundationXML/libxml2 (the SVG test) and
+#   outside Descent, by library name: XCTest's harness, FoundationXML/libxml2 (the SVG test), Foundation's
+#   Process.run (the CLI tests start `descent` with it) and
 #   swift-argument-parser when `descent` exits on a bad option. Without the suppressions LeakSanitizer
 #   reports those and, in the `descent` processes the CLI tests start, turns the expected exit status 2
 #   into 1. A leak in Descent's own code is reported and fails the run.
