@@ -292,14 +292,7 @@ extension Losses {
     /// - Throws: ``KerasError`` for an unknown class or an invalid wrapper or config.
     public static func deserialize(_ value: JSONValue) throws -> any Loss {
         if let name = value.stringValue { return try get(name) }
-        guard let object = value.objectValue else {
-            throw KerasError.invalidConfig(kind: "loss", message: "expected a string or an object with "
-                                            + "\"class_name\" and \"config\", got \(value.typeName)")
-        }
-        let className: String, config: JSONObject
-        do { (className, config) = try Optimizer.readWrapper(object, kind: "loss") } catch {
-            throw KerasError.invalidConfig(kind: "loss", message: "\(error)")
-        }
+        let (className, config) = try KerasConfig.readWrapper(value, kind: "loss")
         guard let make = classNames.first(where: { $0.0 == className })?.1 else {
             throw KerasError.unknownIdentifier(kind: "loss class", name: className, known: classNames.map(\.0))
         }
@@ -317,10 +310,7 @@ struct LossConfigReader {
     init(_ config: JSONObject, _ kind: String, allowed: [String], fn: String) throws {
         self.config = config
         self.kind = kind
-        for key in config.keys where !(["reduction", "name", "fn"] + allowed).contains(key) {
-            throw KerasError.invalidConfig(
-                kind: kind, message: "unexpected key '\(key)' (allowed: \((["reduction", "name", "fn"] + allowed).joined(separator: ", ")))")
-        }
+        try KerasConfig.rejectUnknownKeys(config, allowed: ["reduction", "name", "fn"] + allowed, kind: kind)
         if let f = config["fn"], !f.isNull, f.stringValue != fn {
             throw KerasError.invalidConfig(kind: kind, message: "fn \(f) is not \"\(fn)\"")
         }
@@ -352,16 +342,7 @@ struct LossConfigReader {
     }
 
     /// A float32 number field: finite and within float32's range, as optimizer hyperparameters.
-    func number(_ key: String) throws -> Double? {
-        guard let v = config[key], !v.isNull else { return nil }
-        guard let d = v.doubleValue else {
-            throw KerasError.invalidConfig(kind: kind, message: "\(key) must be a number, got \(v.typeName)")
-        }
-        do { try Float32Field.checkHyperparameter(d, field: key, owner: "\(kind) config") } catch {
-            throw KerasError.invalidConfig(kind: kind, message: "\(error)")
-        }
-        return d
-    }
+    func number(_ key: String) throws -> Double? { try KerasConfig.float32(config, key, kind: kind) }
 
     /// `axis`, when present and not null, must be the integer -1.
     func requireLastAxis() throws {

@@ -281,20 +281,20 @@ public enum Metrics {
     /// (`name`, `dtype`, and `threshold` for `BinaryAccuracy`).
     private static let classes: [(String, @Sendable (JSONObject) throws -> MeanMetricWrapper)] = [
         ("Accuracy", { c in
-            try rejectUnknownKeys(c, allowed: ["name", "dtype"], className: "Accuracy")
+            try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype"], kind: "Accuracy")
             return try Accuracy(name: try name(c) ?? "accuracy", dtype: try dtype(c))
         }),
         ("BinaryAccuracy", { c in
-            try rejectUnknownKeys(c, allowed: ["name", "dtype", "threshold"], className: "BinaryAccuracy")
+            try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype", "threshold"], kind: "BinaryAccuracy")
             return try BinaryAccuracy(name: try name(c) ?? "binary_accuracy", dtype: try dtype(c),
-                                      threshold: try float32(c, "threshold", className: "BinaryAccuracy") ?? 0.5)
+                                      threshold: try KerasConfig.float32(c, "threshold", kind: "BinaryAccuracy") ?? 0.5)
         }),
         ("CategoricalAccuracy", { c in
-            try rejectUnknownKeys(c, allowed: ["name", "dtype"], className: "CategoricalAccuracy")
+            try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype"], kind: "CategoricalAccuracy")
             return try CategoricalAccuracy(name: try name(c) ?? "categorical_accuracy", dtype: try dtype(c))
         }),
         ("SparseCategoricalAccuracy", { c in
-            try rejectUnknownKeys(c, allowed: ["name", "dtype"], className: "SparseCategoricalAccuracy")
+            try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype"], kind: "SparseCategoricalAccuracy")
             return try SparseCategoricalAccuracy(name: try name(c) ?? "sparse_categorical_accuracy", dtype: try dtype(c))
         }),
     ]
@@ -344,39 +344,11 @@ public enum Metrics {
     /// - Throws: ``KerasError`` for an unknown class or an invalid wrapper or config.
     public static func deserialize(_ value: JSONValue) throws -> MeanMetricWrapper {
         if let name = value.stringValue { return try get(name) }
-        guard let object = value.objectValue else {
-            throw KerasError.invalidConfig(kind: "metric", message: "expected a string or an object with "
-                                            + "\"class_name\" and \"config\", got \(value.typeName)")
-        }
-        let className: String, config: JSONObject
-        do { (className, config) = try Optimizer.readWrapper(object, kind: "metric") } catch {
-            throw KerasError.invalidConfig(kind: "metric", message: "\(error)")
-        }
+        let (className, config) = try KerasConfig.readWrapper(value, kind: "metric")
         guard let make = classes.first(where: { $0.0 == className })?.1 else {
             throw KerasError.unknownIdentifier(kind: "metric class", name: className, known: classes.map(\.0))
         }
         return try make(config)
-    }
-
-    /// Throws for a config key `className`'s config does not write (Keras' "Unexpected keyword argument").
-    private static func rejectUnknownKeys(_ c: JSONObject, allowed: [String], className: String) throws {
-        if let key = c.keys.first(where: { !allowed.contains($0) }) {
-            throw KerasError.invalidConfig(
-                kind: className, message: "unexpected key '\(key)' (allowed: \(allowed.joined(separator: ", ")))")
-        }
-    }
-
-    /// A float32 number field: absent or null gives `nil`; otherwise a finite number within float32's
-    /// range, else an error naming the field.
-    private static func float32(_ c: JSONObject, _ key: String, className: String) throws -> Double? {
-        guard let v = c[key], !v.isNull else { return nil }
-        guard let d = v.doubleValue else {
-            throw KerasError.invalidConfig(kind: className, message: "\(key) must be a number, got \(v.typeName)")
-        }
-        do { try Float32Field.checkHyperparameter(d, field: key, owner: "\(className) config") } catch {
-            throw KerasError.invalidConfig(kind: className, message: "\(error)")
-        }
-        return d
     }
 
     private static func name(_ c: JSONObject) throws -> String? {
