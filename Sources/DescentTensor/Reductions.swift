@@ -73,7 +73,7 @@ extension Tensor {
         let ax = try normalizedAxes(axes, operation: "mean")
         if ax.isEmpty { return self }
         guard dtype.isFloatingPoint else { throw TensorError.unsupportedDType(operation: "mean", dtype: dtype) }
-        let count = Shape.product(ax.map { shape[$0] })
+        let count = Shape.product(ax.lazy.map { shape[$0] })
         return try sum(axes: ax, keepDims: keepDims) / Double(count)
     }
 

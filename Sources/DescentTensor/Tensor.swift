@@ -106,6 +106,11 @@ public struct Tensor: Sendable {
     ///   memory than the machine has.
     public init(repeating value: Double, shape: [Int], dtype: DType = .float32) throws {
         try self.init(uninitializedShape: shape, dtype: dtype, operation: "Tensor(repeating:shape:)")
+        initializeElements(repeating: value)
+    }
+
+    /// Sets every element of a freshly allocated (unshared) buffer to `value` in this dtype.
+    private func initializeElements(repeating value: Double) {
         switch dtype {
         case .float32: _mutablePointer(Float.self).initialize(repeating: Float(value), count: scalarCount)
         case .float64: _mutablePointer(Double.self).initialize(repeating: value, count: scalarCount)
@@ -136,8 +141,8 @@ public struct Tensor: Sendable {
 
     /// A tensor of ones with the shape and dtype of `other`.
     public static func ones(like other: Tensor) -> Tensor {
-        var t = Tensor(existingSizeShape: other.shape, count: other.scalarCount, dtype: other.dtype)
-        t.setElements { _ in 1 }
+        let t = Tensor(existingSizeShape: other.shape, count: other.scalarCount, dtype: other.dtype)
+        t.initializeElements(repeating: 1)
         return t
     }
 

@@ -285,12 +285,6 @@ open class Optimizer {
         (try? iterations.untrackedValue.withUnsafeBufferPointer(as: Int64.self) { $0.first ?? 0 }) ?? 0
     }
 
-    /// `iterations` before this step without creating the variable (0 when it does not exist yet).
-    var currentIteration: Int64 {
-        guard let v = iterationsVariable else { return 0 }
-        return (try? v.untrackedValue.withUnsafeBufferPointer(as: Int64.self) { $0.first ?? 0 }) ?? 0
-    }
-
     /// The optimizer's variables (Keras' `variables()`): the same list as ``weights``.
     public func variables() -> [Variable] { weights }
 

@@ -103,8 +103,7 @@ public enum Replay {
     /// integers they are: through `Double` they would lose digits beyond 2^53 and trap at 2^63.
     static func numbers(_ t: Tensor) -> JSONValue {
         if t.dtype == .int64 {
-            let integers = (try? t.withUnsafeBufferPointer(as: Int64.self) { Array($0) }) ?? []
-            return .array(integers.map { .int(Int($0)) })
+            return .array((try? t.withUnsafeBufferPointer(as: Int64.self) { $0.map { .int(Int($0)) } }) ?? [])
         }
         return .array(t.doubles.map { .double($0) })
     }
