@@ -15,6 +15,7 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev) for matrix multiply.
@@ -29,6 +30,12 @@ let package = Package(
             pkgConfig: "zlib",
             providers: [.apt(["zlib1g-dev"])]
         ),
+        // libhdf5 (Debian: libhdf5-dev) for Keras' `.h5` and `.weights.h5` files.
+        .systemLibrary(
+            name: "CDescentHDF5",
+            pkgConfig: "hdf5",
+            providers: [.apt(["libhdf5-dev"])]
+        ),
         // Header-only C helpers: vector square roots that vectorize on Linux (see ARCHITECTURE.md).
         .target(name: "CDescentMath"),
         .target(
@@ -39,10 +46,15 @@ let package = Package(
             ]
         ),
         .target(name: "DescentAutodiff", dependencies: ["DescentTensor"]),
+        // A small safe layer over libhdf5: write a tree of groups, attributes and tensors; read them back.
+        .target(name: "DescentHDF5", dependencies: ["DescentTensor", "CDescentHDF5"]),
         .target(name: "DescentOptimizers", dependencies: ["DescentTensor", "DescentAutodiff"]),
         .target(
             name: "DescentKeras",
-            dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers", "CDescentZlib"],
+            dependencies: [
+                "DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentHDF5", "CDescentZlib",
+                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+            ],
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
         .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentKeras"]),
@@ -54,6 +66,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "DescentTensorTests", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        .testTarget(name: "DescentHDF5Tests", dependencies: ["DescentHDF5", "DescentTensor"]),
         .testTarget(name: "DescentAutodiffTests", dependencies: ["DescentAutodiff", "DescentTensor"]),
         .testTarget(name: "DescentOptimizersTests", dependencies: ["DescentOptimizers", "DescentAutodiff", "DescentTensor"]),
         .testTarget(

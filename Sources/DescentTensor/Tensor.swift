@@ -44,6 +44,18 @@ public struct Tensor: Sendable {
         self.init(storage: storage, shape: shape, dtype: dtype, scalarCount: count)
     }
 
+    /// A new tensor of `shape` and `dtype` whose bytes `fill` writes (every byte of the buffer it is
+    /// given, row-major): for readers that copy elements straight from a file into the tensor's memory.
+    /// - Throws: ``TensorError`` naming `operation` for an invalid or too large shape, or what `fill`
+    ///   throws.
+    @_spi(DescentInternals)
+    public init(shape: [Int], dtype: DType, operation: String, fillingBytes fill: (UnsafeMutableRawBufferPointer) throws -> Void) throws {
+        try self.init(uninitializedShape: shape, dtype: dtype, operation: operation)
+        try withExtendedLifetime(storage) {
+            try fill(UnsafeMutableRawBufferPointer(start: storage.base, count: scalarCount * dtype.byteSize))
+        }
+    }
+
     /// A tensor with uninitialised contents, of `count` elements whose size already exists in memory
     /// (see ``TensorStorage/init(existingSizeByteCount:)``): for the few non-throwing operations whose
     /// result is as large as a value the caller already holds (`cast`, `zeros(like:)`, a tensor from an

@@ -102,6 +102,49 @@ public enum AtomicFile {
         try syncDirectory(directory, target: path)
     }
 
+    /// Replaces the file at `path` with the file `body` writes at the path it is given, for writers that
+    /// need a path rather than a stream of bytes (libhdf5, a zip library). `body` gets a new, empty
+    /// temporary file in the target's folder and may truncate and rewrite it (it must not delete or
+    /// rename it); once it returns, the file is synced and renamed over the target, as
+    /// ``write(to:_:)`` does. An error `body` throws is rethrown after the temporary file is removed.
+    ///
+    /// When the target is a device, FIFO or socket, `body` writes a temporary file in `$TMPDIR` (or
+    /// `/tmp`) whose bytes are then copied through to the target (not atomic, as for ``write(to:_:)``).
+    /// - Throws: ``FileWriteError`` naming `path`, or the error `body` throws.
+    public static func write(to path: String, viaTemporaryFile body: (String) throws -> Void) throws {
+        _ = try split(path)
+        let (resolved, existing) = try resolve(path)
+        if let existing, (existing.st_mode & S_IFMT) != S_IFREG {
+            let folder = getenv("TMPDIR").map { String(cString: $0) }.flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
+            let (fd, temporary) = try createTemporary(directory: folder, name: "descent-copy", target: path)
+            close(fd)
+            defer { unlink(temporary) }
+            try body(temporary)
+            let bytes = try FileBytes.read(path: temporary, maximumBytes: Int.max)
+            try writeThrough(resolved, target: path) { try $0.write(bytes) }
+            return
+        }
+        let (directory, name) = try split(resolved)
+        let (fd, temporary) = try createTemporary(directory: directory, name: name, target: path)
+        var closed = false
+        do {
+            if let existing {
+                try retryingEINTR(path, "fchmod the temporary file") { fchmod(fd, existing.st_mode & 0o7777) }
+            }
+            try body(temporary)
+            // `body` rewrote the same inode through its own descriptor; syncing ours syncs the file.
+            try retryingEINTR(path, "fsync") { fsync(fd) }
+            closed = true
+            if close(fd) != 0 { throw FileWriteError(path: path, operation: "close", code: errno) }
+            try retryingEINTR(path, "rename") { rename(temporary, resolved) }
+        } catch {
+            if !closed { close(fd) }
+            unlink(temporary)
+            throw error
+        }
+        try syncDirectory(directory, target: path)
+    }
+
     /// The folder (`"."` for a bare name) and file name of `path`.
     static func split(_ path: String) throws -> (directory: String, name: String) {
         guard !path.isEmpty else { throw FileWriteError(path: path, operation: "open", code: 0, reason: "the path is empty") }
