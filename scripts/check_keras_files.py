@@ -134,7 +134,7 @@ def split_optimizer_subtree(layout):
     return keep, opt
 
 
-def check_optimizer_subtree(got_objects, ref_objects, expected):
+def check_optimizer_subtree(got_objects, ref_objects, expected, optimizer_name):
     """/optimizer_weights of Descent's file against expected names and against the types tf_keras writes."""
     name = "model.h5 layout: /optimizer_weights"
     got = {o["path"]: o for o in got_objects}
@@ -158,6 +158,9 @@ def check_optimizer_subtree(got_objects, ref_objects, expected):
     ref_names = ra["weight_names"]["value"]
     if want_names is not None and names != want_names:
         diffs.append(f"@weight_names {names}, expected.json says {want_names}")
+    if optimizer_name and any(not n.startswith(optimizer_name + "/") for n in names):
+        diffs.append(f"@weight_names {names}: a trained tf_keras model names every optimizer weight "
+                     f"'{optimizer_name}/...' (the optimizer's name in training_config)")
     if len(names) != len(ref_names):
         diffs.append(f"{len(names)} optimizer weights, tf_keras writes {len(ref_names)} for this model")
     expected_paths = {"/optimizer_weights"}
@@ -215,7 +218,8 @@ def check_tf_keras(d, expected, tmp):
     got_layout, got_opt = split_optimizer_subtree(kfl.describe_h5(model_path))
     ref_layout, ref_opt = split_optimizer_subtree(kfl.describe_h5(ref_path))
     compare_layout("model.h5 layout (everything but /optimizer_weights) vs tf_keras' own save", ref_layout, got_layout)
-    check_optimizer_subtree(got_opt, ref_opt, expected)
+    check_optimizer_subtree(got_opt, ref_opt, expected,
+                            getattr(model.optimizer, "_name", None) if model.optimizer is not None else None)
 
     def predictions():
         ok, detail = close_enough(model.predict(x, verbose=0), expected["predictions"])

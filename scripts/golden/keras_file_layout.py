@@ -163,7 +163,7 @@ def render_h5(layout, long_values=()):
     for o in layout["objects"]:
         attrs = "<br>".join(
             f"`{a['name']}` — {_type_text(a['type'])}, {a['space']}{a['shape'] if a['space'] == 'simple' else ''}, "
-            + ("(see below)" if a["name"] in long_values else "`" + _value_text(a["value"]).replace("|", "\\|") + "`")
+            + ("(full text: the case JSON)" if a["name"] in long_values else "`" + _value_text(a["value"]).replace("|", "\\|") + "`")
             for a in o["attributes"]) or "—"
         if o["kind"] == "group":
             lines.append(f"| `{o['path']}` | group | — | — | {attrs} |")
