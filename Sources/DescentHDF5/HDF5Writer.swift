@@ -78,7 +78,15 @@ public final class HDF5Group {
             let lcpl = try HDF5Library.check(H5Pcreate(descent_h5p_link_create()), name, "/", "H5Pcreate")
             defer { H5Pclose(lcpl) }
             try HDF5Library.check(H5Pset_create_intermediate_group(lcpl, 1), name, "/", "H5Pset_create_intermediate_group")
-            try HDF5Writing(file: name, linkCreation: lcpl).write(self, into: file, path: "/")
+            // No modification times in object headers (h5py's default too), so the same tree always
+            // gives the same bytes.
+            let gcpl = try HDF5Library.check(H5Pcreate(descent_h5p_group_create()), name, "/", "H5Pcreate")
+            defer { H5Pclose(gcpl) }
+            let dcpl = try HDF5Library.check(H5Pcreate(descent_h5p_dataset_create()), name, "/", "H5Pcreate")
+            defer { H5Pclose(dcpl) }
+            try HDF5Library.check(H5Pset_obj_track_times(gcpl, false), name, "/", "H5Pset_obj_track_times")
+            try HDF5Library.check(H5Pset_obj_track_times(dcpl, false), name, "/", "H5Pset_obj_track_times")
+            try HDF5Writing(file: name, linkCreation: lcpl, groupCreation: gcpl, datasetCreation: dcpl).write(self, into: file, path: "/")
         } catch {
             H5Fclose(file)
             throw error
@@ -91,6 +99,8 @@ public final class HDF5Group {
 private struct HDF5Writing {
     let file: String
     let linkCreation: hid_t
+    let groupCreation: hid_t
+    let datasetCreation: hid_t
 
     func write(_ group: HDF5Group, into location: hid_t, path: String) throws {
         for (name, value) in group.attributes { try writeAttribute(name, value, on: location, path: path) }
@@ -99,7 +109,7 @@ private struct HDF5Writing {
             switch member {
             case .group(let g):
                 let id = try HDF5Library.check(
-                    H5Gcreate2(location, name, linkCreation, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)), file, memberPath, "cannot create the group")
+                    H5Gcreate2(location, name, linkCreation, groupCreation, hid_t(H5P_DEFAULT)), file, memberPath, "cannot create the group")
                 defer { H5Gclose(id) }
                 try write(g, into: id, path: memberPath)
             case .dataset(let tensor):
@@ -128,7 +138,7 @@ private struct HDF5Writing {
         let space = try dataspace(tensor.shape, path: path)
         defer { H5Sclose(space) }
         let id = try HDF5Library.check(
-            H5Dcreate2(location, name, fileType, space, linkCreation, hid_t(H5P_DEFAULT), hid_t(H5P_DEFAULT)), file, path,
+            H5Dcreate2(location, name, fileType, space, linkCreation, datasetCreation, hid_t(H5P_DEFAULT)), file, path,
             "cannot create the dataset")
         defer { H5Dclose(id) }
         guard tensor.scalarCount > 0 else { return }

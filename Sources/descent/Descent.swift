@@ -13,7 +13,7 @@ struct DescentCommand: ParsableCommand {
         commandName: "descent",
         abstract: "Descent: Keras' optimizers in Swift.",
         subcommands: [TrainCommand.self, CompareCommand.self, ReplayCommand.self, BenchCommand.self, ExampleCommand.self,
-                      WriteTestWeightsCommand.self],
+                      WriteTestWeightsCommand.self, WriteKerasCheckFilesCommand.self],
         defaultSubcommand: TrainCommand.self
     )
 

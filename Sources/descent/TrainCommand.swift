@@ -11,7 +11,9 @@ struct ModelOptions: ParsableArguments {
     @Option(parsing: .unconditional, help: "Seed for weights and shuffling.")
     var seed: UInt64 = 0
     @Option(help: "Hidden layer sizes, comma-separated (ReLU); each 1 to \(OptionLimits.maxHiddenSize), at most \(OptionLimits.maxHiddenLayers) layers.")
-    var hidden: String = "128,64"
+    var hidden: String = ModelOptions.defaultHidden
+    /// The default of `--hidden`.
+    static let defaultHidden = "128,64"
 
     /// The digits: 64 features, 10 classes, 1437 training images.
     static let inputSize = 64, classes = 10, trainingImages = 1437
@@ -97,7 +99,7 @@ struct TrainingRun {
 /// Trains on the digits with `TerminateOnNaN` (Keras' message goes to `nanMessage`); the test scores
 /// are computed only if training was not terminated.
 func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions, verbose: Verbosity,
-                 nanMessage: ((String) -> Void)? = nil) throws -> TrainingRun {
+                 nanMessage: ((String) -> Void)? = nil, shuffle: Bool = true) throws -> TrainingRun {
     let data = try Digits.load()
     model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true),
                   metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
@@ -105,7 +107,7 @@ func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions,
     let start = monotonicSeconds()
     let history = try model.fit(data.train.x, data.train.y, batchSize: options.batchSize, epochs: options.epochs,
                                 verbose: verbose, callbacks: [stopper], validationData: (data.test.x, data.test.y),
-                                seed: options.seed)
+                                shuffle: shuffle, seed: options.seed)
     let seconds = monotonicSeconds() - start
     if let terminated = stopper.terminated {
         return TrainingRun(history: history, seconds: seconds, testLoss: .nan, testAccuracy: .nan, terminated: terminated)
@@ -140,7 +142,7 @@ struct TrainCommand: ParsableCommand {
 
     @OptionGroup var model: ModelOptions
     @Option(help: "A built-in optimizer (sgd, adam, adagrad, adadelta, adamax, ftrl, nadam, rmsprop), a Keras JSON config, or a file with one.")
-    var optimizer: String = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
+    var optimizer: String = TrainCommand.defaultOptimizer
     @Option(parsing: .unconditional, help: "Override the optimizer's learning rate (finite, > 0).")
     var learningRate: Double?
     @Option(help: "Write loss and accuracy curves (train and validation) to this SVG file.")
@@ -149,22 +151,59 @@ struct TrainCommand: ParsableCommand {
     var json = false
     @Flag(help: "Print nothing during training.")
     var quiet = false
+    @Option(help: "Save the trained model here: .h5 (tf_keras HDF5, with the optimizer's state) or .keras (Keras 3).")
+    var save: String?
+    @Option(help: "Start from a saved model (.h5 or .keras: architecture, weights, optimizer and its state) and train on; not with --optimizer or --hidden.")
+    var load: String?
+    @Flag(help: "Batches in data order (Keras' shuffle=False).")
+    var noShuffle = false
+
+    static let defaultOptimizer = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
 
     func validate() throws {
         try requireLearningRate(learningRate)
-        _ = try parseOptimizer(optimizer, learningRate: learningRate)
+        if let load {
+            guard optimizer == TrainCommand.defaultOptimizer, model.hidden == ModelOptions.defaultHidden else {
+                throw ValidationError("--load \(load) takes the architecture and the optimizer from the file: --optimizer and --hidden cannot be given with it")
+            }
+        } else {
+            _ = try parseOptimizer(optimizer, learningRate: learningRate)
+        }
         if let plot { try requireWritableFile(plot, "--plot") }
+        if let save {
+            do { _ = try ModelFileFormat(path: save) } catch { throw ValidationError("--save \(save): use a .h5 or .keras file name") }
+            try requireWritableFile(save, "--save")
+        }
+    }
+
+    /// The model and optimizer to train: built from the options, or loaded with `--load`.
+    func startingPoint() throws -> (Sequential, Optimizer) {
+        guard let load else { return (try model.makeModel(), try parseOptimizer(optimizer, learningRate: learningRate)) }
+        let network: Sequential
+        do { network = try loadModel(fromFile: load) } catch { throw CommandFailure(message: "--load: \(error)", status: 2) }
+        guard let optimizer = network.optimizer else {
+            throw CommandFailure(message: "--load \(load): the file has no optimizer (saved without it); train it from the start instead", status: 2)
+        }
+        guard network.builtInputShape?.dropFirst() == [ModelOptions.inputSize],
+              (try? network.predict(Tensor.zeros(shape: [1, ModelOptions.inputSize])).shape) == [1, ModelOptions.classes] else {
+            throw CommandFailure(message: "--load \(load): the model must take \(ModelOptions.inputSize) inputs and give \(ModelOptions.classes) outputs (the digits)", status: 2)
+        }
+        if let learningRate { optimizer.learningRate = .number(learningRate) }
+        return (network, optimizer)
     }
 
     func run() throws {
-        let optimizer = try parseOptimizer(optimizer, learningRate: learningRate)
-        let network = try model.makeModel()
+        let (network, optimizer) = try startingPoint()
         if !quiet && !json { print(network.summary()) }
         // Keras prints TerminateOnNaN's message on standard output; with --json it goes to standard error,
         // so that the JSON line stays the last line of standard output.
         let nanMessage: (String) -> Void = quiet ? { _ in } : json ? { FileHandle.standardError.write(Data($0.utf8)) } : { print($0, terminator: "") }
         let result = try trainDigits(model: network, optimizer: optimizer, options: model,
-                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage)
+                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle)
+        if let save, result.terminated == nil {
+            try network.save(toFile: save)
+            if !quiet && !json { print("Saved \(save)") }
+        }
         if !quiet && result.terminated == nil {
             print(String(format: "Test loss: %.4f - test accuracy: %.4f (%d epochs in %.2fs)",
                          result.testLoss, result.testAccuracy, result.history.epochs.count, result.seconds))

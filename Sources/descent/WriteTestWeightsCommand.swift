@@ -31,7 +31,7 @@ struct WriteTestWeightsCommand: ParsableCommand {
         try model.build(inputShape: [1, 999])
         try model.setWeights(try model.weights.map { try Tensor(repeating: value, shape: $0.shape) })
         FileHandle.standardOutput.write(Data("saving\n".utf8))
-        try model.saveWeights(toFile: path)
+        try model.saveWeights(toFile: path)  // the format follows the extension (.h5, .weights.h5)
         FileHandle.standardOutput.write(Data("saved\n".utf8))
     }
 }

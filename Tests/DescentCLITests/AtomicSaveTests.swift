@@ -11,7 +11,7 @@ import Glibc
 /// empty or half-written).
 @Suite(.serialized) struct AtomicSaveTests {
     /// 1000 × 400 parameters: about 2.4 MB of JSON.
-    static let units = "400"
+    static let units = "10000"
 
     /// Runs the helper to completion; returns the seconds the save took.
     @discardableResult
@@ -27,8 +27,8 @@ import Glibc
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("descent-kill-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: folder) }
-        let refA = folder.appendingPathComponent("a.json").path, refB = folder.appendingPathComponent("b.json").path
-        let target = folder.appendingPathComponent("w.json").path
+        let refA = folder.appendingPathComponent("a.h5").path, refB = folder.appendingPathComponent("b.h5").path
+        let target = folder.appendingPathComponent("w.h5").path
         let duration = try save(refA, value: "0.25")
         try save(refB, value: "0.75")
         let a = try Data(contentsOf: URL(fileURLWithPath: refA)), b = try Data(contentsOf: URL(fileURLWithPath: refB))
@@ -53,7 +53,8 @@ import Glibc
                 if chunk.isEmpty { break }
                 seen.append(chunk)
             }
-            usleep(UInt32(Double.random(in: 0...(duration * 0.8), using: &generator) * 1e6))
+            // The HDF5 save itself takes ~50 ms here (40 MB, then fsync): kill within its first 40 ms.
+            usleep(UInt32(Double.random(in: 0...min(duration * 0.8, 0.04), using: &generator) * 1e6))
             kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             if process.terminationReason == .uncaughtSignal { killed += 1 }
@@ -63,6 +64,6 @@ import Glibc
         #expect(killed > 0, "no save was interrupted")
         // Only the target, the references and temporary files of killed saves are in the folder.
         let names = try FileManager.default.contentsOfDirectory(atPath: folder.path)
-        #expect(names.allSatisfy { ["a.json", "b.json", "w.json"].contains($0) || $0.hasPrefix(".w.json.tmp-") }, "\(names)")
+        #expect(names.allSatisfy { ["a.h5", "b.h5", "w.h5"].contains($0) || $0.hasPrefix(".w.h5.tmp-") }, "\(names)")
     }
 }

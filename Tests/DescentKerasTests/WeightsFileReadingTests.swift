@@ -1,4 +1,4 @@
-import DescentKeras
+@_spi(DescentInternals) import DescentKeras
 import DescentTensor
 import Foundation
 import Testing
@@ -27,7 +27,7 @@ import Glibc
         defer { try? FileManager.default.removeItem(at: folder) }
         let saved = try makeModel()
         let file = folder.appendingPathComponent("w.json").path
-        try saved.saveWeights(toFile: file)
+        try saved.saveJSONWeights(toFile: file)
         let bytes = try FileBytes.read(path: file)
         let fifo = folder.appendingPathComponent("pipe").path
         try #require(mkfifo(fifo, 0o600) == 0)

@@ -1,5 +1,5 @@
 import DescentAutodiff
-import DescentKeras
+@_spi(DescentInternals) import DescentKeras
 import DescentOptimizers
 import DescentTensor
 import Foundation
@@ -113,7 +113,7 @@ import Testing
             let model = try makeModel()
             let values: [Float] = [.nan, .infinity, -.infinity, 1, -2, 0.1]
             try model.setWeights([try Tensor(shape: [3, 2], scalars: values), Tensor([3, 4] as [Float])])
-            try model.saveWeights(toFile: path)
+            try model.saveJSONWeights(toFile: path)
             let text = try String(contentsOfFile: path, encoding: .utf8)
             #expect(text.contains(#""values": [NaN, Infinity, -Infinity, 1.0, -2.0, 0.10000000149011612]"#), "\(text)")
             // Python's json.loads reads NaN and Infinity; so does loadWeights.
@@ -131,7 +131,7 @@ import Testing
             let model = Sequential([try Dense(2)], name: "m")
             try model.build(inputShape: [1, 1])
             try model.setWeights([Tensor(rows: [[1.5, -2] as [Float]]), Tensor([0, 0.25] as [Float])])
-            try model.saveWeights(toFile: path)
+            try model.saveJSONWeights(toFile: path)
             let text = try String(contentsOfFile: path, encoding: .utf8)
             let layer = model.layers[0].name
             let expected = #"{"format": "descent-weights", "version": 1, "weights": [{"name": ""# + layer

@@ -1,4 +1,5 @@
 import Descent
+@_spi(DescentInternals) import DescentKeras
 import FuzzSupport
 
 /// The fuzz target (libFuzzer's `LLVMFuzzerTestOneInput`): `Sequential.loadWeights(fromFile:)` on a file
@@ -17,7 +18,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     FuzzSupport.writeFile(FuzzSupport.bytes(data, size), to: path)
     defer { FuzzSupport.removeFile(path) }
     let before = model.getWeights()
-    do { try model.loadWeights(fromFile: path) } catch {
+    do { try model.loadJSONWeights(fromFile: path) } catch {
         guard sameValues(model.getWeights(), before) else {
             FuzzSupport.fail("loadWeights threw (\(error)) but changed the weights")
         }
@@ -30,9 +31,9 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     let savedPath = FuzzSupport.scratchPath("weights-saved.json")
     defer { FuzzSupport.removeFile(savedPath) }
     do {
-        try model.saveWeights(toFile: savedPath)
+        try model.saveJSONWeights(toFile: savedPath)
         try model.setWeights(before)
-        try model.loadWeights(fromFile: savedPath)
+        try model.loadJSONWeights(fromFile: savedPath)
     } catch {
         FuzzSupport.fail("save/load of loaded weights threw: \(error)")
     }

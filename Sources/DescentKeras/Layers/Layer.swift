@@ -236,6 +236,8 @@ public final class Embedding: Layer {
 public final class Dropout: Layer {
     /// The fraction of inputs dropped during training, in [0, 1).
     public let rate: Double
+    /// The seed given at creation (`nil` when the mask generator's seed was drawn from ``GlobalRandom``).
+    public let seed: UInt64?
     private let generator: SanitizerVisibleMutex<SeededGenerator>
 
     /// - Parameter seed: the mask generator's seed; `nil` draws one from ``GlobalRandom``.
@@ -247,6 +249,7 @@ public final class Dropout: Layer {
                                              message: "expected a value in [0, 1), got \(rate)")
         }
         self.rate = rate
+        self.seed = seed
         self.generator = SanitizerVisibleMutex(SeededGenerator(seed: seed ?? GlobalRandom.nextSeed()))
         super.init(name: name)
     }

@@ -125,6 +125,9 @@ open class Mean: Metric {
 open class MeanMetricWrapper: Mean {
     /// The per-sample function `(yTrue, yPred) -> values`.
     public let function: @Sendable (Tensor, Tensor) throws -> Tensor
+    /// The Keras name of `function` when it is one of Keras' metric functions
+    /// (`"sparse_categorical_accuracy"`), which model files record as `fn`; `nil` for a closure.
+    public internal(set) var kerasFunctionName: String?
 
     /// Wraps `function` under `name`.
     public init(name: String, dtype: DType = .float32,
@@ -315,7 +318,11 @@ public enum Metrics {
     /// that is ``compiled(_:yTrueShape:yPredShape:)``.
     /// - Throws: ``KerasError/unknownIdentifier(kind:name:known:)`` for any other name.
     public static func get(_ identifier: String) throws -> MeanMetricWrapper {
-        if let f = functions.first(where: { $0.0 == identifier })?.1 { return try MeanMetricWrapper(name: identifier, f) }
+        if let f = functions.first(where: { $0.0 == identifier })?.1 {
+            let m = try MeanMetricWrapper(name: identifier, f)
+            m.kerasFunctionName = ["acc", "accuracy"].contains(identifier) ? "accuracy" : identifier
+            return m
+        }
         if let make = classes.first(where: { $0.0 == identifier })?.1 { return try make([:]) }
         throw KerasError.unknownIdentifier(kind: "metric function", name: identifier, known: knownNames)
     }
@@ -331,9 +338,18 @@ public enum Metrics {
         guard ["accuracy", "acc"].contains(identifier.lowercased()) else { return try get(identifier) }
         let isBinary = yPredShape.last == 1
         let isSparse = yTrueShape.count < yPredShape.count || (yTrueShape.last == 1 && yPredShape.last != 1)
-        if isBinary { return try MeanMetricWrapper(name: identifier) { try binaryAccuracy($0, $1) } }
-        if isSparse { return try MeanMetricWrapper(name: identifier) { try sparseCategoricalAccuracy($0, $1) } }
-        return try MeanMetricWrapper(name: identifier) { try categoricalAccuracy($0, $1) }
+        let m: MeanMetricWrapper
+        if isBinary {
+            m = try MeanMetricWrapper(name: identifier) { try binaryAccuracy($0, $1) }
+            m.kerasFunctionName = "binary_accuracy"
+        } else if isSparse {
+            m = try MeanMetricWrapper(name: identifier) { try sparseCategoricalAccuracy($0, $1) }
+            m.kerasFunctionName = "sparse_categorical_accuracy"
+        } else {
+            m = try MeanMetricWrapper(name: identifier) { try categoricalAccuracy($0, $1) }
+            m.kerasFunctionName = "categorical_accuracy"
+        }
+        return m
     }
 
     /// A metric from Keras' serialized form (`{"class_name": "BinaryAccuracy", "config": {...}}`) or a name.

@@ -133,24 +133,37 @@ public final class LearningRateScheduler: Callback {
     }
 }
 
-/// Saves the model's weights after epochs (Keras' `ModelCheckpoint` with `save_weights_only=True`).
+/// Saves the model after epochs (Keras' `ModelCheckpoint`): the whole model with its optimizer
+/// (``Sequential/save(toFile:includeOptimizer:)``, `.keras` or `.h5`), or with `saveWeightsOnly` the
+/// weights (``Sequential/saveWeights(toFile:)``, `.weights.h5` or `.h5`). Every file is written atomically.
 ///
-/// `filePath` may contain `{epoch}` (1-based, as Keras). With `saveBestOnly`, weights are written only
-/// when `monitor` improves.
+/// `filePath` is a Python format string over the epoch (1-based, as Keras) and the epoch's logs, as
+/// Keras formats it: `"w.{epoch:02d}-{val_loss:.2f}.h5"` gives `w.03-0.41.h5`
+/// (``CheckpointFileName``). With `saveBestOnly`, a file is written only when `monitor` improves.
 public final class ModelCheckpoint: Callback {
     public let filePath: String
     public let monitor: String
     public let saveBestOnly: Bool
+    public let saveWeightsOnly: Bool
     public let mode: MonitorMode
     /// The files written, in order.
     public private(set) var savedFiles: [String] = []
     private var best: Double?
 
-    public init(filePath: String, monitor: String = "val_loss", saveBestOnly: Bool = false, mode: MonitorMode = .auto) {
+    /// - Parameter saveWeightsOnly: save only the weights (Keras' `save_weights_only`, default `false`:
+    ///   the whole model with its optimizer state).
+    public init(filePath: String, monitor: String = "val_loss", saveBestOnly: Bool = false, saveWeightsOnly: Bool = false,
+                mode: MonitorMode = .auto) {
         self.filePath = filePath
         self.monitor = monitor
         self.saveBestOnly = saveBestOnly
+        self.saveWeightsOnly = saveWeightsOnly
         self.mode = mode
+    }
+
+    /// Checks the file name template before training starts, as Keras fails early on a bad one.
+    public func onTrainBegin(model: Sequential) throws {
+        _ = try CheckpointFileName.parse(filePath)
     }
 
     public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
@@ -161,8 +174,8 @@ public final class ModelCheckpoint: Callback {
             if let best, !mode.improves(current, over: best, minDelta: 0, monitor: monitor) { return }
             best = current
         }
-        let path = filePath.replacingOccurrences(of: "{epoch}", with: String(epoch + 1))
-        try model.saveWeights(toFile: path)
+        let path = try CheckpointFileName.format(filePath, epoch: epoch + 1, logs: logs)
+        if saveWeightsOnly { try model.saveWeights(toFile: path) } else { try model.save(toFile: path) }
         savedFiles.append(path)
     }
 }

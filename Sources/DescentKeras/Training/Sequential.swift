@@ -157,7 +157,7 @@ public final class Sequential {
     }
 
     /// Metric names from the string `compile`, resolved against the first batch's shapes.
-    private var metricNames: [String] = []
+    var metricNames: [String] = []
 
     private func resolveMetricNames(_ x: Tensor, _ y: Tensor) throws {
         guard !metricNames.isEmpty, x.rank >= 1, x.shape[0] > 0 else { return }

@@ -3,7 +3,9 @@ import DescentOptimizers
 import DescentTensor
 import Foundation
 
-// The JSON weights format of `saveWeights` / `loadWeights`:
+// The JSON weights format of Descent 0.1 (`saveJSONWeights` / `loadJSONWeights`), replaced by Keras'
+// HDF5 layouts (`saveWeights` / `loadWeights`, ModelFiles.swift); `loadWeights` still reads it, with a
+// deprecation warning, for one release:
 //
 //     {"format": "descent-weights", "version": 1, "weights": [
 //         {"name": "dense/kernel", "shape": [64, 32], "dtype": "float32", "values": [0.1, ...]}, ...]}
@@ -33,7 +35,8 @@ extension Sequential {
     /// new one is complete and synced, so a crash or kill during the save leaves the previous file whole.
     /// The document is streamed in chunks, not built in memory.
     /// - Throws: `FileWriteError` naming `path`.
-    public func saveWeights(toFile path: String) throws {
+    @_spi(DescentInternals)
+    public func saveJSONWeights(toFile path: String) throws {
         let ws = weights
         try AtomicFile.write(to: path) { file in
             try file.write(#"{"format": "descent-weights", "version": 1, "weights": ["#)
@@ -61,7 +64,8 @@ extension Sequential {
     /// Reads weights written by ``saveWeights(toFile:)`` into this (built) model; see the format rules
     /// above. Nothing is assigned unless the whole file is valid.
     /// - Throws: ``TrainingError/badWeightsFile(_:)`` naming the file and the JSON path of the problem.
-    public func loadWeights(fromFile path: String) throws {
+    @_spi(DescentInternals)
+    public func loadJSONWeights(fromFile path: String) throws {
         func bad(_ place: String, _ what: String) -> TrainingError {
             .badWeightsFile("\(path): \(place.isEmpty ? "" : place + ": ")\(what)")
         }

@@ -108,7 +108,7 @@ public enum JSONValue: Sendable, Equatable, CustomStringConvertible {
 
     /// Python's `repr(float)`: the shortest round-tripping digits, exponent form below 1e-4 and from
     /// 1e16 on, `NaN`/`Infinity` as `json.dumps` writes them.
-    static func pythonRepr(_ d: Double) -> String {
+    @_spi(DescentInternals) public static func pythonRepr(_ d: Double) -> String {
         if d.isNaN { return "NaN" }
         if d.isInfinite { return d < 0 ? "-Infinity" : "Infinity" }
         // Swift's description already uses the shortest round-trip digits and the same thresholds.

@@ -143,7 +143,7 @@ extension Optimizer {
     }
 
     /// The built-in optimizers by lower-cased class name (with Keras' aliases).
-    static let builtInFactories: [String: @Sendable (JSONObject, CustomObjects) throws -> Optimizer] = [
+    @_spi(DescentInternals) public static let builtInFactories: [String: @Sendable (JSONObject, CustomObjects) throws -> Optimizer] = [
         "sgd": { try SGD(config: $0, customObjects: $1) },
         "adam": { try Adam(config: $0, customObjects: $1) },
         "adagrad": { try Adagrad(config: $0, customObjects: $1) },

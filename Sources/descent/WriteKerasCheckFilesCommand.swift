@@ -1,0 +1,51 @@
+import ArgumentParser
+import Descent
+import Foundation
+
+/// `descent write-keras-check-files DIR` (hidden, for `scripts/check_keras_files.py`): trains a small
+/// model for two epochs and writes it in every Keras format Descent writes (`model.h5`, `weights.h5`,
+/// `model.keras`, `model.weights.h5`) with `expected.json`, the predictions and optimizer state the
+/// real tf_keras and Keras 3 must find in them.
+struct WriteKerasCheckFilesCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "write-keras-check-files",
+        abstract: "Test helper: write a trained model in every Keras format, with the numbers Python must read back.",
+        shouldDisplay: false)
+
+    @Argument(help: "The folder to write into (created if needed).")
+    var folder: String
+    @Option(help: "The optimizer: adam or sgd (SGD with Nesterov momentum).")
+    var optimizer: String = "adam"
+
+    func validate() throws {
+        guard ["adam", "sgd"].contains(optimizer) else { throw ValidationError("--optimizer must be adam or sgd, got \(optimizer)") }
+    }
+
+    func run() throws {
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        GlobalRandom.setSeed(1)
+        let x = try Tensor.randomNormal(shape: [16, 8], seed: 2)
+        let y = try Tensor((0..<16).map { Int64($0 % 3) })
+        let model = try Sequential([Dense(6, activation: .relu), Dropout(0.25, seed: 3), Dense(3)])
+        let opt: Optimizer = optimizer == "adam" ? try Adam(learningRate: 0.01) : try SGD(learningRate: 0.05, momentum: 0.9, nesterov: true)
+        model.compile(optimizer: opt, loss: SparseCategoricalCrossentropy(fromLogits: true), metrics: [try Metrics.get("sparse_categorical_accuracy")])
+        try model.fit(x, y, batchSize: 8, epochs: 2, verbose: .silent, shuffle: false)
+        try model.save(toFile: folder + "/model.h5")
+        try model.saveWeights(toFile: folder + "/weights.h5")
+        try model.save(toFile: folder + "/model.keras")
+        try model.saveWeights(toFile: folder + "/model.weights.h5")
+        func rows(_ t: Tensor) -> JSONValue {
+            let columns = t.shape[1]
+            let values = t.doubles
+            return .array((0..<t.shape[0]).map { r in .array((0..<columns).map { .double(values[r * columns + $0]) }) })
+        }
+        let expected: JSONObject = [
+            "x": rows(x), "x_dtype": "float32", "predictions": rows(try model.predict(x)),
+            "optimizer_class": .string(type(of: opt).kerasClassName),
+            "optimizer_weight_names": .array(opt.weights.map { .string($0.name + ":0") }),
+            "optimizer_weights": .array(opt.getWeights().map { .array($0.doubles.map { .double($0) }) }),
+            "learning_rate": .double(Double(Float(optimizer == "adam" ? 0.01 : 0.05))),
+        ]
+        try AtomicFile.write(JSONValue.object(expected).serialized, to: folder + "/expected.json")
+    }
+}
