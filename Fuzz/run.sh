@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TARGETS=(FuzzJSON FuzzOptimizerConfig FuzzReplay FuzzWeightsFile FuzzDigitsFile)
+TARGETS=(FuzzJSON FuzzOptimizerConfig FuzzReplay FuzzWeightsFile FuzzDigitsFile FuzzKerasH5 FuzzKerasArchive)
 SWIFT=${SWIFT:-swift}
 # debug (-Onone) or release (-O); see README.md for the measured rates.
 SCRATCH=.build-fuzz
@@ -36,6 +36,7 @@ binary() { echo "$SCRATCH/$CONFIG/$1"; }
 dictionary() {
     case "$1" in
         FuzzDigitsFile) echo digits.dict ;;
+        FuzzKerasH5|FuzzKerasArchive) echo keras.dict ;;
         *) echo json.dict ;;
     esac
 }

@@ -22,4 +22,5 @@ static inline hid_t descent_h5s_all(void) { return H5S_ALL; }
 static inline unsigned descent_h5f_acc_rdonly(void) { return H5F_ACC_RDONLY; }
 static inline unsigned descent_h5f_acc_trunc(void) { return H5F_ACC_TRUNC; }
 static inline size_t descent_h5t_variable(void) { return H5T_VARIABLE; }
+#include "metadata.h"
 #endif
