@@ -27,6 +27,21 @@ public struct SeededGenerator: RandomNumberGenerator, Sendable {
         s = (splitMix(), splitMix(), splitMix(), splitMix())
     }
 
+    /// The generator's whole state: xoshiro's four words, then the cached second Box–Muller output (its
+    /// bit pattern) and whether there is one. ``init(state:)`` continues the sequence exactly.
+    public var state: [UInt64] {
+        [s.0, s.1, s.2, s.3, spareNormal?.bitPattern ?? 0, spareNormal == nil ? 0 : 1]
+    }
+
+    /// A generator continuing from a ``state``.
+    /// - Returns: `nil` for a list that is not a state: not 6 words, xoshiro's words all zero (a state
+    ///   the generator never reaches), or a flag other than 0 or 1.
+    public init?(state: [UInt64]) {
+        guard state.count == 6, state[0...3].contains(where: { $0 != 0 }), state[5] <= 1 else { return nil }
+        s = (state[0], state[1], state[2], state[3])
+        spareNormal = state[5] == 1 ? Double(bitPattern: state[4]) : nil
+    }
+
     /// The next 64 random bits.
     public mutating func next() -> UInt64 {
         let result = rotl(s.1 &* 5, 7) &* 9

@@ -14,6 +14,8 @@ struct ModelOptions: ParsableArguments {
     var hidden: String = ModelOptions.defaultHidden
     /// The default of `--hidden`.
     static let defaultHidden = "128,64"
+    @Option(parsing: .unconditional, help: "Dropout rate after each hidden layer (0 to below 1; 0: no Dropout layers).")
+    var dropout: Double = 0
 
     /// The digits: 64 features, 10 classes, 1437 training images.
     static let inputSize = 64, classes = 10, trainingImages = 1437
@@ -37,6 +39,7 @@ struct ModelOptions: ParsableArguments {
     func validate() throws {
         try requirePositive(epochs, "--epochs")
         try requirePositive(batchSize, "--batch-size")
+        guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
         let sizes = try hiddenSizes()
         // Weights of 64 → hidden … → 10 (at most 100 layers of 1e6 units: no Int overflow).
         let widths = [ModelOptions.inputSize] + sizes + [ModelOptions.classes]
@@ -56,7 +59,11 @@ struct ModelOptions: ParsableArguments {
         GlobalRandom.setSeed(seed)
         let sizes = try hiddenSizes()
         do {
-            let model = Sequential(try sizes.map { try Dense($0, activation: .relu) } + [try Dense(ModelOptions.classes)])
+            let hidden: [Layer] = try sizes.flatMap { size -> [Layer] in
+                let dense = try Dense(size, activation: .relu)
+                return dropout > 0 ? [dense, try Dropout(dropout)] : [dense]
+            }
+            let model = Sequential(hidden + [try Dense(ModelOptions.classes)])
             try model.build(inputShape: [1, ModelOptions.inputSize])
             return model
         } catch {
@@ -99,14 +106,14 @@ struct TrainingRun {
 /// Trains on the digits with `TerminateOnNaN` (Keras' message goes to `nanMessage`); the test scores
 /// are computed only if training was not terminated.
 func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions, verbose: Verbosity,
-                 nanMessage: ((String) -> Void)? = nil, shuffle: Bool = true) throws -> TrainingRun {
+                 nanMessage: ((String) -> Void)? = nil, shuffle: Bool = true, backup: BackupAndRestore? = nil) throws -> TrainingRun {
     let data = try Digits.load()
     model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true),
                   metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
     let stopper = TerminateOnNaN(output: nanMessage ?? { _ in })
     let start = monotonicSeconds()
     let history = try model.fit(data.train.x, data.train.y, batchSize: options.batchSize, epochs: options.epochs,
-                                verbose: verbose, callbacks: [stopper], validationData: (data.test.x, data.test.y),
+                                verbose: verbose, callbacks: [stopper] + (backup.map { [$0] } ?? []), validationData: (data.test.x, data.test.y),
                                 shuffle: shuffle, seed: options.seed)
     let seconds = monotonicSeconds() - start
     if let terminated = stopper.terminated {
@@ -157,19 +164,27 @@ struct TrainCommand: ParsableCommand {
     var load: String?
     @Flag(help: "Batches in data order (Keras' shuffle=False).")
     var noShuffle = false
+    @Option(help: "Back up the run in this folder after every epoch (Keras' BackupAndRestore); the same command, rerun after a kill, resumes where the last backup left off. A finished run deletes the backup.")
+    var backupDir: String?
+    @Option(parsing: .unconditional, help: "With --backup-dir, also back up every N batches.")
+    var backupSteps: Int?
 
     static let defaultOptimizer = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
 
     func validate() throws {
         try requireLearningRate(learningRate)
         if let load {
-            guard optimizer == TrainCommand.defaultOptimizer, model.hidden == ModelOptions.defaultHidden else {
-                throw ValidationError("--load \(load) takes the architecture and the optimizer from the file: --optimizer and --hidden cannot be given with it")
+            guard optimizer == TrainCommand.defaultOptimizer, model.hidden == ModelOptions.defaultHidden, model.dropout == 0 else {
+                throw ValidationError("--load \(load) takes the architecture and the optimizer from the file: --optimizer, --hidden and --dropout cannot be given with it")
             }
         } else {
             _ = try parseOptimizer(optimizer, learningRate: learningRate)
         }
         if let plot { try requireWritableFile(plot, "--plot") }
+        if let backupSteps {
+            guard backupDir != nil else { throw ValidationError("--backup-steps needs --backup-dir") }
+            try requirePositive(backupSteps, "--backup-steps")
+        }
         if let save {
             do { _ = try ModelFileFormat(path: save) } catch { throw ValidationError("--save \(save): use a .h5 or .keras file name") }
             try requireWritableFile(save, "--save")
@@ -198,8 +213,9 @@ struct TrainCommand: ParsableCommand {
         // Keras prints TerminateOnNaN's message on standard output; with --json it goes to standard error,
         // so that the JSON line stays the last line of standard output.
         let nanMessage: (String) -> Void = quiet ? { _ in } : json ? { FileHandle.standardError.write(Data($0.utf8)) } : { print($0, terminator: "") }
+        let backup = try backupDir.map { try BackupAndRestore(backupDir: $0, saveFreq: backupSteps.map { .steps($0) } ?? .epoch) }
         let result = try trainDigits(model: network, optimizer: optimizer, options: model,
-                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle)
+                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle, backup: backup)
         if let save, result.terminated == nil {
             try network.save(toFile: save)
             if !quiet && !json { print("Saved \(save)") }

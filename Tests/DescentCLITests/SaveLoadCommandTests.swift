@@ -38,7 +38,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let r = try CLI.run(["train", "--load", dir.appendingPathComponent("m.h5").path, "--hidden", "8"])
         #expect(r.status == 2)
-        #expect(r.stderr.contains("--optimizer and --hidden cannot be given with it"), "\(r.stderr)")
+        #expect(r.stderr.contains("--optimizer, --hidden and --dropout cannot be given with it"), "\(r.stderr)")
         let missing = try CLI.run(["train", "--load", dir.appendingPathComponent("none.h5").path])
         #expect(missing.status == 2)
         #expect(missing.stderr.contains("none.h5"), "\(missing.stderr)")

@@ -11,6 +11,18 @@ public enum GlobalRandom {
         generator.withLock { $0 = SeededGenerator(seed: seed) }
     }
 
+    /// The global generator's state (``SeededGenerator/state``), for a training backup.
+    public static var state: [UInt64] { generator.withLock { $0.state } }
+
+    /// Continues the global generator from a saved ``state``.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` for a list that is not a generator state.
+    public static func restore(state: [UInt64]) throws {
+        guard let g = SeededGenerator(state: state) else {
+            throw KerasError.invalidArgument(field: "GlobalRandom.state", message: "expected a generator state (6 words), got \(state.count) words")
+        }
+        generator.withLock { $0 = g }
+    }
+
     /// A fresh seed drawn from the global generator.
     public static func nextSeed() -> UInt64 {
         generator.withLock { $0.next() }

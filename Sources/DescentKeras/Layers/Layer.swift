@@ -254,6 +254,19 @@ public final class Dropout: Layer {
         super.init(name: name)
     }
 
+    /// The mask generator's state (``SeededGenerator/state``), saved and restored by
+    /// ``BackupAndRestore`` so that a resumed run draws the same masks.
+    public var generatorState: [UInt64] { generator.withLock { $0.state } }
+
+    /// Continues the mask generator from a saved ``generatorState``.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` for a list that is not a generator state.
+    public func restoreGenerator(state: [UInt64]) throws {
+        guard let g = SeededGenerator(state: state) else {
+            throw KerasError.invalidArgument(field: "Dropout '\(name)'.generatorState", message: "expected a generator state (6 words)")
+        }
+        generator.withLock { $0 = g }
+    }
+
     public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
         guard training && rate > 0 else { return input }
         let uniform = try generator.withLock {

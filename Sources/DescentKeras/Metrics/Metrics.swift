@@ -102,6 +102,12 @@ open class Mean: Metric {
         return try! total / count
     }
 
+    /// Sets `total` and `count` (a saved state, as ``BackupAndRestore`` restores it mid-epoch).
+    public func restoreState(total: Double, count: Double) {
+        self.total = scalarTensor(total, dtype)
+        self.count = scalarTensor(count, dtype)
+    }
+
     /// Sets `total` and `count` to 0.
     public func reset() {
         total = scalarTensor(0, dtype)

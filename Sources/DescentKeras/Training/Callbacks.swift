@@ -97,6 +97,20 @@ public final class EarlyStopping: Callback {
         bestWeights = nil
     }
 
+    /// The best value so far (for ``BackupAndRestore``).
+    var bestValue: Double? { best }
+    /// Epochs without improvement so far.
+    var waitCount: Int { wait }
+    /// The weights of the best epoch, with `restoreBestWeights`.
+    var bestWeightValues: [Tensor]? { bestWeights }
+
+    /// Restores a backed-up state.
+    func restore(best: Double?, wait: Int, bestWeights: [Tensor]?) {
+        self.best = best
+        self.wait = wait
+        self.bestWeights = bestWeights
+    }
+
     public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
         guard let current = logs[monitor] else {
             throw TrainingError.invalidArgument(
@@ -160,6 +174,11 @@ public final class ModelCheckpoint: Callback {
         self.saveWeightsOnly = saveWeightsOnly
         self.mode = mode
     }
+
+    /// The best monitored value so far (for ``BackupAndRestore``).
+    var bestValue: Double? { best }
+    /// Restores a backed-up best value.
+    func restore(best: Double?) { self.best = best }
 
     /// Checks the file name template before training starts, as Keras fails early on a bad one.
     public func onTrainBegin(model: Sequential) throws {

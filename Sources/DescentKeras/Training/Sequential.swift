@@ -207,17 +207,21 @@ public final class Sequential {
     ///   - validationData: explicit validation inputs and labels (wins over `validationSplit`).
     ///   - shuffle: reshuffle the training samples every epoch, with a generator seeded by `seed`
     ///     (or one drawn from ``GlobalRandom``).
+    ///   - initialEpoch: the epoch to start at (Keras' `initial_epoch`): epochs `initialEpoch..<epochs`
+    ///     run, numbered as in the uninterrupted run. A ``BackupAndRestore`` among `callbacks` with a
+    ///     backup overrides it: the run resumes at the backup's epoch and batch.
     /// - Returns: the metrics of every epoch.
     @discardableResult
     public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .progressBar,
                     callbacks: [Callback] = [], validationSplit: Double = 0, validationData: (Tensor, Tensor)? = nil,
-                    shuffle: Bool = true, seed: UInt64? = nil,
+                    shuffle: Bool = true, seed: UInt64? = nil, initialEpoch: Int = 0,
                     output: ((String) -> Void)? = nil) throws -> History {
         _ = try compiled()
         try checkData(x, y, "fit")
         try resolveMetricNames(x, y)
         guard batchSize > 0 else { throw TrainingError.invalidArgument("fit: batchSize must be positive, got \(batchSize)") }
         guard epochs >= 0 else { throw TrainingError.invalidArgument("fit: epochs must be >= 0, got \(epochs)") }
+        guard initialEpoch >= 0 else { throw TrainingError.invalidArgument("fit: initialEpoch must be >= 0, got \(initialEpoch)") }
         guard validationSplit >= 0 && validationSplit < 1 else {
             throw TrainingError.invalidArgument("fit: validationSplit must be in [0, 1), got \(validationSplit)")
         }
@@ -242,18 +246,36 @@ public final class Sequential {
         var generator = SeededGenerator(seed: seed ?? GlobalRandom.nextSeed())
         let write = output ?? { print($0, terminator: "") }
         stopTraining = false
+        let backup = callbacks.lazy.compactMap { $0 as? BackupAndRestore }.first
+        if backup != nil && builtInputShape == nil {
+            // A backup needs the weights to exist (the first batch would create them, in inference mode here).
+            _ = try self(trainX.slice(rows: 0..<1))
+        }
         for c in all { try c.onTrainBegin(model: self) }
-        for epoch in 0..<epochs {
+        var resume = try backup?.restore(model: self, callbacks: callbacks)
+        if let resume { generator = resume.shuffle }
+        let firstEpoch = resume?.epoch ?? initialEpoch
+        for epoch in firstEpoch..<Swift.max(firstEpoch, epochs) {
             for c in all { try c.onEpochBegin(epoch, model: self) }
+            let epochStart = generator
             var order = Array(0..<n)
             if shuffle { order.shuffle(using: &generator) }
             for m in metrics { m.reset() }
-            var lossSum = 0.0, seen = 0
+            var lossSum = 0.0, seen = 0, firstStep = 0
+            if let point = resume, point.step > 0 {
+                // Resuming inside this epoch: its first `step` batches ran before the backup.
+                firstStep = Swift.min(point.step, steps)
+                lossSum = point.lossSum
+                seen = point.seen
+                for (m, (total, count)) in zip(metrics, point.metrics) { m.restoreState(total: total, count: count) }
+                if let lr = point.learningRate, let optimizer { optimizer.learningRate = .number(lr) }
+            }
+            resume = nil
             let bar = verbose == .silent ? nil : ProgressBar(total: steps, interactive: output == nil ? nil : false, write: write)
             if verbose != .silent {
                 if bar?.interactive == true { write("Epoch \(epoch + 1)/\(epochs)\n") } else { write("Epoch \(epoch + 1)/\(epochs) - ") }
             }
-            for step in 0..<steps {
+            for step in firstStep..<steps {
                 let indices = Array(order[Sequential.batchRows(step, n, batchSize)])
                 let xb = try trainX.gather(indices), yb = try trainY.gather(indices)
                 let (batchLoss, predictions) = try trainStep(xb, yb)
@@ -263,6 +285,8 @@ public final class Sequential {
                 let logs = currentLogs(loss: lossSum / Double(seen))
                 bar?.update(step: step + 1, metrics: logs)
                 for c in all { try c.onTrainBatchEnd(step, logs: Logs(uniqueKeysWithValues: logs), model: self) }
+                try backup?.batchEnded(model: self, callbacks: callbacks, epoch: epoch, step: step + 1, steps: steps,
+                                       epochStart: epochStart, lossSum: lossSum, seen: seen)
                 // Keras: a callback's `stop_training` ends the epoch after this batch; validation and the
                 // epoch-end callbacks still run on the logs so far.
                 if stopTraining { break }
@@ -274,6 +298,7 @@ public final class Sequential {
             }
             bar?.finish(metrics: logs)
             for c in all { try c.onEpochEnd(epoch, logs: Logs(uniqueKeysWithValues: logs), model: self) }
+            try backup?.epochEnded(model: self, callbacks: callbacks, epoch: epoch, generator: generator)
             if stopTraining { break }
         }
         for c in all { try c.onTrainEnd(model: self) }
