@@ -24,8 +24,15 @@ public final class HDF5File {
         case group, dataset
     }
 
-    /// How long reading the metadata may take before the file is called damaged.
-    static let metadataTimeoutMilliseconds = 30_000
+    /// How long reading the metadata may take before the file is called damaged (a damaged file can send
+    /// libhdf5 into an endless loop): 10 s, or `DESCENT_HDF5_METADATA_TIMEOUT_MS` milliseconds (the fuzz
+    /// harness uses 2000). A Keras file's metadata takes milliseconds.
+    static var metadataTimeoutMilliseconds: Int {
+        if let text = getenv("DESCENT_HDF5_METADATA_TIMEOUT_MS").map({ String(cString: $0) }), let ms = Int(text), ms > 0, ms <= 3_600_000 {
+            return ms
+        }
+        return 10_000
+    }
 
     /// The name errors use (the path given, or the caller's display name).
     public let name: String

@@ -11,7 +11,8 @@ struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Measure Descent's speed (use a release build: make bench).",
-        subcommands: [OptimizerBench.self, SparseBench.self, TrainBench.self, BandwidthBench.self, MatmulBench.self, JSONBench.self])
+        subcommands: [OptimizerBench.self, SparseBench.self, TrainBench.self, BandwidthBench.self, MatmulBench.self, JSONBench.self,
+                      CheckpointBench.self])
 }
 
 /// Monotonic seconds (DescentKeras' clock).

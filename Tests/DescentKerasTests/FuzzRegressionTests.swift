@@ -24,7 +24,7 @@ import Testing
     }
 
     @Test func everyTargetHasReproducers() throws {
-        for target in ["FuzzJSON", "FuzzOptimizerConfig", "FuzzReplay", "FuzzWeightsFile"] {
+        for target in ["FuzzJSON", "FuzzOptimizerConfig", "FuzzReplay", "FuzzWeightsFile", "FuzzKerasH5"] {
             #expect(try !Self.reproducers(target).isEmpty, "\(target)")
         }
     }
@@ -64,6 +64,23 @@ import Testing
             try AtomicFile.write(bytes, to: path)
             #expect(throws: (any Error).self, "\(name)") { try model.loadWeights(fromFile: path) }
             #expect(model.weights.map(\.untrackedValue) == before, "\(name) changed the weights")
+        }
+    }
+
+    /// HDF5 files that sent libhdf5 into an endless loop (or worse) while decoding their metadata: each is
+    /// an error after the metadata time limit (3 s here, through DESCENT_HDF5_METADATA_TIMEOUT_MS), and
+    /// this process is unharmed.
+    @Test func kerasH5ReproducersAreErrors() throws {
+        setenv("DESCENT_HDF5_METADATA_TIMEOUT_MS", "3000", 1)
+        defer { unsetenv("DESCENT_HDF5_METADATA_TIMEOUT_MS") }
+        let folder = FileManager.default.temporaryDirectory
+            .appendingPathComponent("descent-fuzz-h5-\(ProcessInfo.processInfo.processIdentifier)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: folder) }
+        for (name, bytes) in try Self.reproducers("FuzzKerasH5") {
+            let path = folder.appendingPathComponent(name).path
+            try AtomicFile.write(bytes, to: path)
+            #expect(throws: (any Error).self, "\(name)") { _ = try loadModel(fromFile: path) }
         }
     }
 }

@@ -142,7 +142,20 @@ enum Keras3Files {
                         bytes.subdata(in: Int(position)..<Int(position) + size)
                     }
                 }
-                try archive.addEntry(with: "model.weights.h5", fileURL: URL(fileURLWithPath: h5), compressionMethod: .none)
+                // Streamed through our own descriptor (ZIPFoundation's file-URL variant goes through
+                // FileManager calls that leak their path buffers on Linux).
+                let fd = open(h5, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0 else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot reopen the weights written") }
+                defer { close(fd) }
+                var info = stat()
+                fstat(fd, &info)
+                try archive.addEntry(with: "model.weights.h5", type: .file, uncompressedSize: Int64(info.st_size), compressionMethod: .none,
+                                     bufferSize: 1 << 20) { position, size in
+                    var chunk = Data(count: size)
+                    let got = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(position)) }
+                    guard got == size else { throw ModelFileError(file: path, path: "model.weights.h5", message: "short read while archiving") }
+                    return chunk
+                }
             } catch let error as HDF5Error {
                 throw error
             } catch {
@@ -184,8 +197,14 @@ enum Keras3Files {
         let weights = try entry("model.weights.h5")
         let folder = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         let target = "\(folder)/descent-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).weights.h5"
+        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot create a temporary file in \(folder)") }
         do {
-            _ = try archive.extract(weights, to: URL(fileURLWithPath: target), skipCRC32: false)
+            defer { close(fd) }
+            _ = try archive.extract(weights, bufferSize: 1 << 20, skipCRC32: false) { chunk in
+                let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, chunk.count) }
+                guard written == chunk.count else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot write the temporary copy") }
+            }
         } catch {
             unlink(target)
             throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot be extracted (damaged archive?): \(error)")
