@@ -70,6 +70,13 @@ public final class HDF5Group {
         })
     }
 
+    /// Writes the tree as a new HDF5 file at `path` directly, without the atomic replace and fsync of
+    /// ``write(to:)``: for scratch files that are copied elsewhere (a `.keras` archive's member).
+    /// - Throws: ``HDF5Error`` naming `path`.
+    public func write(toScratchFile path: String) throws {
+        try HDF5Library.withLibrary { try writeFile(at: path, name: path) }
+    }
+
     /// Writes the tree with libhdf5 at `temporary` (errors name `name`). Holds the library lock.
     private func writeFile(at temporary: String, name: String) throws {
         let file = try HDF5Library.check(

@@ -135,6 +135,26 @@ enum KerasFileFixtures {
         }
     }
 
+    /// Keras 3's load_weights restores the optimizer's variables too; so does Descent's for a compiled model.
+    @Test func keras3WeightsFilesCarryTheOptimizerState() throws {
+        GlobalRandom.setSeed(12)
+        let x = try Tensor.randomNormal(shape: [16, 4], seed: 1), y = try Tensor((0..<16).map { Int64($0 % 2) })
+        func make() throws -> Sequential {
+            let m = try Sequential([Dense(5, activation: .relu), Dense(2)])
+            m.compile(optimizer: try Adam(learningRate: 0.03), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            return m
+        }
+        let model = try make()
+        try model.fit(x, y, batchSize: 4, epochs: 2, verbose: .silent, shuffle: false)
+        let path = F.temporary("state.weights.h5")
+        try model.saveWeights(toFile: path)
+        let other = try make()
+        try other.build(inputShape: [1, 4])
+        try other.loadWeights(fromFile: path)
+        #expect(other.getWeights() == model.getWeights())
+        #expect(other.optimizer?.getWeights() == model.optimizer?.getWeights())
+    }
+
     @Test func filesAreWrittenTheSameEachTime() throws {
         GlobalRandom.setSeed(5)
         let model = try Sequential([Dense(3)])

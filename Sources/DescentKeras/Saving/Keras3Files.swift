@@ -4,6 +4,7 @@ import DescentHDF5
 import DescentTensor
 import Foundation
 import ZIPFoundation
+import CDescentZlib
 
 // Keras 3's layouts (Tests/Fixtures/keras_files/LAYOUTS.md):
 //
@@ -107,7 +108,12 @@ enum Keras3Files {
     static func readOptimizer(_ file: HDF5File, into optimizer: Optimizer, model: Sequential) throws -> [(Variable, Tensor)]? {
         guard try file.kind(of: "/optimizer/vars") == .group else { return nil }
         try optimizer.build(model.trainableWeights)
-        guard let variables = try keras3Variables(optimizer, model: model) else { return nil }
+        guard let variables = try keras3Variables(optimizer, model: model) else {
+            // As Keras 3 does when it cannot match an optimizer's variables: a warning, a fresh state.
+            FileHandle.standardError.write(Data(("warning: \(file.name): the \(type(of: optimizer).kerasClassName) optimizer's state is not restored "
+                + "(Descent maps Keras 3 optimizer variables for Adam and SGD only); it starts fresh\n").utf8))
+            return nil
+        }
         let names = try file.memberNames(ofGroup: "/optimizer/vars")
         guard names.count == variables.count else {
             throw HDF5Error(file: file.name, path: "/optimizer/vars",
@@ -131,7 +137,8 @@ enum Keras3Files {
         try AtomicFile.write(to: path, viaTemporaryFile: { temporary in
             let h5 = temporary + ".weights.h5"
             defer { unlink(h5) }
-            try weights.write(to: h5)
+            // A scratch file inside the temporary archive's folder: no atomic replace or fsync needed.
+            try weights.write(toScratchFile: h5)
             // The temporary file exists (empty); ZIPFoundation creates the archive anew.
             unlink(temporary)
             do {
@@ -150,7 +157,7 @@ enum Keras3Files {
                 var info = stat()
                 fstat(fd, &info)
                 try archive.addEntry(with: "model.weights.h5", type: .file, uncompressedSize: Int64(info.st_size), compressionMethod: .none,
-                                     bufferSize: 1 << 20) { position, size in
+                                     bufferSize: 8 << 20) { position, size in
                     var chunk = Data(count: size)
                     let got = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(position)) }
                     guard got == size else { throw ModelFileError(file: path, path: "model.weights.h5", message: "short read while archiving") }
@@ -201,9 +208,17 @@ enum Keras3Files {
         guard fd >= 0 else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot create a temporary file in \(folder)") }
         do {
             defer { close(fd) }
-            _ = try archive.extract(weights, bufferSize: 1 << 20, skipCRC32: false) { chunk in
-                let written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, chunk.count) }
+            // The CRC is checked here with zlib's crc32 (ZIPFoundation's own, on Linux, goes a byte at a time).
+            var crc = crc32(0, nil, 0)
+            _ = try archive.extract(weights, bufferSize: 8 << 20, skipCRC32: true) { chunk in
+                let written = chunk.withUnsafeBytes { raw -> Int in
+                    crc = crc32(crc, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt32(raw.count))
+                    return write(fd, raw.baseAddress, raw.count)
+                }
                 guard written == chunk.count else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot write the temporary copy") }
+            }
+            guard UInt32(truncatingIfNeeded: crc) == weights.checksum else {
+                throw ModelFileError(file: path, path: "model.weights.h5", message: "its CRC-32 does not match the archive's (damaged file)")
             }
         } catch {
             unlink(target)

@@ -127,15 +127,7 @@ extension Sequential {
                 if let optimizer = model.optimizer { optimizerState = try Keras3Files.readOptimizer(file, into: optimizer, model: model) }
             }
             try model.setWeights(values)
-            if let optimizerState, let optimizer = model.optimizer {
-                for (variable, value) in optimizerState {
-                    if variable.name.hasSuffix("/learning_rate") {
-                        optimizer.learningRate = .number(try value.item())
-                    } else {
-                        try variable.assign(value)
-                    }
-                }
-            }
+            if let optimizerState, let optimizer = model.optimizer { try assignKeras3State(optimizerState, to: optimizer) }
             return model
         }
     }
@@ -147,6 +139,18 @@ extension Sequential {
     public func keras3OptimizerVariables() throws -> [Variable]? {
         guard let optimizer else { return nil }
         return try Keras3Files.keras3Variables(optimizer, model: self)
+    }
+
+    /// Assigns Keras 3 optimizer variables read by `Keras3Files.readOptimizer` (the learning rate as the
+    /// optimizer's number).
+    static func assignKeras3State(_ state: [(Variable, Tensor)], to optimizer: Optimizer) throws {
+        for (variable, value) in state {
+            if variable.name.hasSuffix("/learning_rate") {
+                optimizer.learningRate = .number(try value.item())
+            } else {
+                try variable.assign(value)
+            }
+        }
     }
 
     /// Runs `body`, turning a config error into a ``ModelFileError`` naming the file and `place`.
@@ -215,7 +219,11 @@ extension Sequential {
             return try loadJSONWeights(fromFile: path)
         }
         if try file.kind(of: "/layers") == .group {
-            try setWeights(try Keras3Files.readWeights(file, for: self))
+            // As Keras 3's load_weights: the optimizer's variables too, when the model is compiled.
+            let values = try Keras3Files.readWeights(file, for: self)
+            let state = try optimizer.flatMap { try Keras3Files.readOptimizer(file, into: $0, model: self) }
+            try setWeights(values)
+            if let state, let optimizer { try Sequential.assignKeras3State(state, to: optimizer) }
         } else if try file.kind(of: "/model_weights") == .group {
             try setWeights(try TFKerasHDF5.readWeights(file, at: "/model_weights", for: self))
         } else {
