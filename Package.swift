@@ -15,7 +15,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
-        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev) for matrix multiply.
@@ -36,6 +35,12 @@ let package = Package(
             pkgConfig: "hdf5",
             providers: [.apt(["libhdf5-dev"])]
         ),
+        // minizip (Debian: libminizip-dev, zlib's zip library) for Keras 3's `.keras` archives.
+        .systemLibrary(
+            name: "CDescentMinizip",
+            pkgConfig: "minizip",
+            providers: [.apt(["libminizip-dev"])]
+        ),
         // Header-only C helpers: vector square roots that vectorize on Linux (see ARCHITECTURE.md).
         .target(name: "CDescentMath"),
         .target(
@@ -52,8 +57,7 @@ let package = Package(
         .target(
             name: "DescentKeras",
             dependencies: [
-                "DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentHDF5", "CDescentZlib",
-                .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                "DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentHDF5", "CDescentZlib", "CDescentMinizip",
             ],
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),

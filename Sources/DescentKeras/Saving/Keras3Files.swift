@@ -3,7 +3,7 @@ import DescentHDF5
 @_spi(DescentInternals) import DescentOptimizers
 import DescentTensor
 import Foundation
-import ZIPFoundation
+import CDescentMinizip
 import CDescentZlib
 
 // Keras 3's layouts (Tests/Fixtures/keras_files/LAYOUTS.md):
@@ -14,7 +14,7 @@ import CDescentZlib
 //     /vars                      attr name = "<model>" (the model's own variables: none)
 //     /optimizer/vars            attr name = "<optimizer>"; 0 = iterations (int64), 1 = learning_rate
 //                                (float32; absent with a schedule), then the slots in Keras 3's order
-//   m.keras: a zip, every member STORED: metadata.json, config.json, model.weights.h5.
+//   m.keras: a zip (minizip), every member STORED: metadata.json, config.json, model.weights.h5.
 
 enum Keras3Files {
     static let kerasVersion = "3.15.1"
@@ -125,7 +125,8 @@ enum Keras3Files {
     // MARK: The .keras zip
 
     /// Writes a `.keras` archive atomically: `metadata.json`, `config.json`, `model.weights.h5`, stored
-    /// without compression as Keras writes them.
+    /// without compression as Keras writes them (minizip; the JSON members dated 1980-01-01 as Keras'
+    /// `zf.open(name, "w")` does, the weights with the current time).
     static func writeArchive(_ model: Sequential, to path: String, includeOptimizer: Bool) throws {
         var config = try model.kerasModelConfig(.keras3)
         config["compile_config"] = .object(includeOptimizer ? try model.keras3CompileConfig() : JSONObject())
@@ -134,95 +135,135 @@ enum Keras3Files {
         formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
         let metadata: JSONObject = ["keras_version": .string(kerasVersion), "date_saved": .string(formatter.string(from: Date()))]
         let weights = try weightsTree(of: model, includeOptimizer: includeOptimizer)
+        func failure(_ what: String) -> ModelFileError { ModelFileError(file: path, path: "/", message: "cannot write the zip archive: \(what)") }
         try AtomicFile.write(to: path, viaTemporaryFile: { temporary in
+            // A scratch file beside the temporary archive: no atomic replace or fsync needed.
             let h5 = temporary + ".weights.h5"
             defer { unlink(h5) }
-            // A scratch file inside the temporary archive's folder: no atomic replace or fsync needed.
             try weights.write(toScratchFile: h5)
-            // The temporary file exists (empty); ZIPFoundation creates the archive anew.
-            unlink(temporary)
-            do {
-                let archive = try Archive(url: URL(fileURLWithPath: temporary), accessMode: .create)
-                for (name, text) in [("metadata.json", JSONValue.object(metadata).serialized), ("config.json", JSONValue.object(config).serialized)] {
-                    let bytes = Data(text.utf8)
-                    try archive.addEntry(with: name, type: .file, uncompressedSize: Int64(bytes.count), compressionMethod: .none) { position, size in
-                        bytes.subdata(in: Int(position)..<Int(position) + size)
-                    }
-                }
-                // Streamed through our own descriptor (ZIPFoundation's file-URL variant goes through
-                // FileManager calls that leak their path buffers on Linux).
-                let fd = open(h5, O_RDONLY | O_CLOEXEC)
-                guard fd >= 0 else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot reopen the weights written") }
-                defer { close(fd) }
-                var info = stat()
-                fstat(fd, &info)
-                try archive.addEntry(with: "model.weights.h5", type: .file, uncompressedSize: Int64(info.st_size), compressionMethod: .none,
-                                     bufferSize: 8 << 20) { position, size in
-                    var chunk = Data(count: size)
-                    let got = chunk.withUnsafeMutableBytes { pread(fd, $0.baseAddress, size, off_t(position)) }
-                    guard got == size else { throw ModelFileError(file: path, path: "model.weights.h5", message: "short read while archiving") }
-                    return chunk
-                }
-            } catch let error as HDF5Error {
-                throw error
-            } catch {
-                throw ModelFileError(file: path, path: "/", message: "cannot write the zip archive: \(error)")
+            guard let zip = zipOpen64(temporary, APPEND_STATUS_CREATE) else { throw failure("zipOpen64 failed") }
+            var open = true
+            defer { if open { zipClose(zip, nil) } }
+            func member(_ name: String, date: DateComponents, large: Bool, _ write: () throws -> Void) throws {
+                let status = descent_zip_open_stored(zip, name, UInt32(date.year ?? 1980), UInt32(date.month ?? 1), UInt32(date.day ?? 1),
+                                                     UInt32(date.hour ?? 0), UInt32(date.minute ?? 0), UInt32(date.second ?? 0), large ? 1 : 0)
+                guard status == ZIP_OK else { throw failure("cannot add \(name) (\(status))") }
+                try write()
+                guard zipCloseFileInZip(zip) == ZIP_OK else { throw failure("cannot finish \(name)") }
             }
+            func append(_ pointer: UnsafeRawPointer?, _ count: Int, _ name: String) throws {
+                guard count > 0 else { return }
+                guard zipWriteInFileInZip(zip, pointer, UInt32(count)) == ZIP_OK else { throw failure("cannot write \(name) (disk full?)") }
+            }
+            let epoch = DateComponents(year: 1980, month: 1, day: 1, hour: 0, minute: 0, second: 0)
+            for (name, text) in [("metadata.json", JSONValue.object(metadata).serialized), ("config.json", JSONValue.object(config).serialized)] {
+                try member(name, date: epoch, large: false) {
+                    var bytes = Array(text.utf8)
+                    try bytes.withUnsafeMutableBytes { try append($0.baseAddress, $0.count, name) }
+                }
+            }
+            let fd = Glibc.open(h5, O_RDONLY | O_CLOEXEC)
+            guard fd >= 0 else { throw failure("cannot reopen the weights written") }
+            defer { close(fd) }
+            var info = stat()
+            fstat(fd, &info)
+            let now = Calendar(identifier: .gregorian).dateComponents([.year, .month, .day, .hour, .minute, .second], from: Date())
+            try member("model.weights.h5", date: now, large: info.st_size >= 0xFFFF_FFFF) {
+                let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 4096)
+                defer { chunk.deallocate() }
+                while true {
+                    let n = read(fd, chunk.baseAddress, chunk.count)
+                    if n < 0 && errno == EINTR { continue }
+                    guard n >= 0 else { throw failure("cannot read the weights written") }
+                    if n == 0 { break }
+                    try append(chunk.baseAddress, n, "model.weights.h5")
+                }
+            }
+            open = false
+            guard zipClose(zip, nil) == ZIP_OK else { throw failure("cannot finish the archive (disk full?)") }
         })
     }
 
-    /// The members of a `.keras` archive: the two JSON documents, and the weights extracted to a
-    /// temporary file (removed by the caller).
+    /// The members of a `.keras` archive: the configuration (`config.json`; `metadata.json` must parse
+    /// too), and the weights extracted to a temporary file (removed by the caller). Every member's
+    /// CRC-32 is checked (minizip, with zlib's crc32).
     static func readArchive(_ path: String) throws -> (config: JSONValue, weightsPath: String) {
-        let archive: Archive
-        do {
-            archive = try Archive(url: URL(fileURLWithPath: path), accessMode: .read)
-        } catch {
-            throw ModelFileError(file: path, path: "/", message: "not a readable zip archive (a .keras file is one): \(error)")
+        guard let zip = unzOpen64(path) else {
+            throw ModelFileError(file: path, path: "/", message: "not a readable zip archive (a .keras file is one)")
         }
-        func entry(_ name: String) throws -> Entry {
-            guard let e = archive[name] else { throw ModelFileError(file: path, path: name, message: "is missing from the archive") }
-            return e
+        defer { unzClose(zip) }
+        /// Streams member `name` to `sink`, at most `limit` bytes; `direct` reads a stored member from the
+        /// archive file itself in large chunks.
+        func extract(_ name: String, limit: UInt64, direct: Bool = false, _ sink: (UnsafeRawBufferPointer) throws -> Void) throws {
+            func bad(_ why: String) -> ModelFileError { ModelFileError(file: path, path: name, message: why) }
+            guard unzLocateFile(zip, name, 1) == UNZ_OK else { throw bad("is missing from the archive") }
+            var info = unz_file_info64()
+            guard unzGetCurrentFileInfo64(zip, &info, nil, 0, nil, 0, nil, 0) == UNZ_OK else { throw bad("has a damaged directory entry") }
+            guard info.uncompressed_size <= limit else { throw bad("is larger than \(limit >> 20) MiB") }
+            guard unzOpenCurrentFile(zip) == UNZ_OK else { throw bad("cannot be opened (damaged archive?)") }
+            let chunk = UnsafeMutableRawBufferPointer.allocate(byteCount: 8 << 20, alignment: 16)
+            defer { chunk.deallocate() }
+            if direct && info.compression_method == 0 && info.compressed_size == info.uncompressed_size {
+                // The stored weights member: read straight from the archive at the member's
+                // offset in big chunks, checking the CRC with zlib (minizip copies stored bytes one at a time).
+                let offset = unzGetCurrentFileZStreamPos64(zip)
+                unzCloseCurrentFile(zip)
+                let fd = Glibc.open(path, O_RDONLY | O_CLOEXEC)
+                guard fd >= 0, offset > 0 else { if fd >= 0 { close(fd) }; throw bad("cannot be read") }
+                defer { close(fd) }
+                var crc = crc32(0, nil, 0)
+                var done: UInt64 = 0
+                while done < info.uncompressed_size {
+                    let want = Int(min(UInt64(chunk.count), info.uncompressed_size - done))
+                    let n = pread(fd, chunk.baseAddress, want, off_t(offset) + off_t(done))
+                    if n < 0 && errno == EINTR { continue }
+                    guard n > 0 else { throw bad("is truncated (the archive ends inside it)") }
+                    crc = crc32(crc, chunk.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt32(n))
+                    try sink(UnsafeRawBufferPointer(rebasing: chunk[0..<n]))
+                    done += UInt64(n)
+                }
+                guard UInt64(crc) == UInt64(info.crc) else { throw bad("its CRC-32 does not match the archive's (damaged file)") }
+                return
+            }
+            var total: UInt64 = 0
+            do {
+                while true {
+                    let n = unzReadCurrentFile(zip, chunk.baseAddress, UInt32(chunk.count))
+                    guard n >= 0 else { throw bad("cannot be read (damaged archive? minizip error \(n))") }
+                    if n == 0 { break }
+                    total += UInt64(n)
+                    guard total <= info.uncompressed_size else { throw bad("holds more bytes than its directory entry says") }
+                    try sink(UnsafeRawBufferPointer(rebasing: chunk[0..<Int(n)]))
+                }
+            } catch {
+                unzCloseCurrentFile(zip)
+                throw error
+            }
+            let closed = unzCloseCurrentFile(zip)
+            guard closed != UNZ_CRCERROR else { throw bad("its CRC-32 does not match the archive's (damaged file)") }
+            guard closed == UNZ_OK, total == info.uncompressed_size else { throw bad("is truncated or damaged") }
         }
         func extractJSON(_ name: String) throws -> JSONValue {
-            let e = try entry(name)
-            guard e.uncompressedSize <= 64 << 20 else { throw ModelFileError(file: path, path: name, message: "is larger than 64 MiB") }
-            var bytes = Data()
-            do {
-                _ = try archive.extract(e, skipCRC32: false) { bytes.append($0) }
-            } catch {
-                throw ModelFileError(file: path, path: name, message: "cannot be extracted (damaged archive?): \(error)")
-            }
-            do {
-                return try JSONValue(parsing: [UInt8](bytes))
-            } catch {
-                throw ModelFileError(file: path, path: name, message: "\(error)")
-            }
+            var bytes: [UInt8] = []
+            try extract(name, limit: 64 << 20) { bytes.append(contentsOf: $0) }
+            do { return try JSONValue(parsing: bytes) } catch { throw ModelFileError(file: path, path: name, message: "\(error)") }
         }
         _ = try extractJSON("metadata.json")
         let config = try extractJSON("config.json")
-        let weights = try entry("model.weights.h5")
         let folder = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         let target = "\(folder)/descent-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).weights.h5"
-        let fd = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = Glibc.open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot create a temporary file in \(folder)") }
         do {
             defer { close(fd) }
-            // The CRC is checked here with zlib's crc32 (ZIPFoundation's own, on Linux, goes a byte at a time).
-            var crc = crc32(0, nil, 0)
-            _ = try archive.extract(weights, bufferSize: 8 << 20, skipCRC32: true) { chunk in
-                let written = chunk.withUnsafeBytes { raw -> Int in
-                    crc = crc32(crc, raw.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt32(raw.count))
-                    return write(fd, raw.baseAddress, raw.count)
+            try extract("model.weights.h5", limit: UInt64.max, direct: true) { chunk in
+                guard write(fd, chunk.baseAddress, chunk.count) == chunk.count else {
+                    throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot write the temporary copy in \(folder) (disk full?)")
                 }
-                guard written == chunk.count else { throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot write the temporary copy") }
-            }
-            guard UInt32(truncatingIfNeeded: crc) == weights.checksum else {
-                throw ModelFileError(file: path, path: "model.weights.h5", message: "its CRC-32 does not match the archive's (damaged file)")
             }
         } catch {
             unlink(target)
-            throw ModelFileError(file: path, path: "model.weights.h5", message: "cannot be extracted (damaged archive?): \(error)")
+            throw error
         }
         return (config, target)
     }
