@@ -7,8 +7,9 @@ JAX/optax; Python's json.loads for the JSON benchmark) in one run on this machin
     bench/run_all.sh --no-build --only json   # one part; writes .build-release/BENCHMARKS-json.md
 
 --only PARTS runs some of the parts: `optimizers` (the dense, bandwidth, sparse and training benchmarks,
-their peers and the head-to-head pairs) and `json` (`descent bench json` and bench/peers/json_parse.py
-with the Python that runs this script, interleaved). A partial run never writes the repository's
+their peers and the head-to-head pairs), `json` (`descent bench json` and bench/peers/json_parse.py
+with the Python that runs this script, interleaved) and `checkpoint` (`descent bench checkpoint` and
+bench/peers/checkpoint_peers.py with PyTorch and tf_keras, in the same venvs). A partial run never writes the repository's
 BENCHMARKS.md or bench/results.jsonl: its report goes to --output (default
 .build-release/BENCHMARKS-<parts>.md) and its raw results beside it (.jsonl).
 
@@ -162,6 +163,9 @@ def main():
                     help=f"comma-separated parts to run: {', '.join(PARTS)} (default: all)")
     ap.add_argument("--no-build", action="store_true", help="use the existing .build-release binary")
     ap.add_argument("--rounds", type=int, default=3, help="rounds of every benchmark (best round kept)")
+    ap.add_argument("--checkpoint-folder", default=None,
+                    help="where the checkpoint benchmark writes its 604 MB files (default: the temporary folder; "
+                         "use a folder on the disk to measure)")
     ap.add_argument("--pairs", type=int, default=9,
                     help="interleaved Descent/PyTorch pairs for the targets' head-to-head ratios (0: none)")
     args = ap.parse_args()
@@ -226,6 +230,16 @@ def run_rounds(run, args, peers, pythons, have_c, versions):
         run.round = round_
         if "optimizers" in args.only:
             optimizer_round(run, peers, pythons, have_c, versions)
+        if "checkpoint" in args.only:
+            folder = tempfile.mkdtemp(prefix="descent-ckpt-", dir=args.checkpoint_folder)
+            try:
+                run.json_lines("descent-checkpoint", [DESCENT, "bench", "checkpoint", "--json", "--folder", folder])
+                for peer, tag in [("torch", "torch-checkpoint"), ("tf", "tf-checkpoint")]:
+                    python = ensure_venv(args.venv_root, peer)
+                    run.json_lines(tag, [python, os.path.join(BENCH, "peers", "checkpoint_peers.py"),
+                                         "torch" if peer == "torch" else "tf_keras", "--folder", folder])
+            finally:
+                shutil.rmtree(folder, ignore_errors=True)
         if "json" in args.only:
             # Descent writes the documents and times them, then the same Python times json.loads on them.
             run.json_lines("descent-json", [DESCENT, "bench", "json", "--json", "--save-documents", run.json_docs])

@@ -181,6 +181,8 @@ enum KerasFileFixtures {
         let notModel = #expect(throws: ModelFileError.self) { try loadModel(fromFile: F.path("tfkeras_adam_weights.h5")) }
         #expect(notModel?.description.contains("has no 'model_config'") == true)
         #expect(throws: ModelFileError.self) { try loadModel(fromFile: F.temporary("model.txt")) }
+        let weightsOnly = #expect(throws: ModelFileError.self) { try count.save(toFile: F.temporary("m.weights.h5")) }
+        #expect(weightsOnly?.description.contains("use saveWeights") == true)
     }
 
     /// The byte that made libhdf5 1.10.8 overrun a buffer in-process: the size of the global heap object

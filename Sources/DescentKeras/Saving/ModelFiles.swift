@@ -37,6 +37,9 @@ public enum ModelFileFormat: Sendable, Equatable {
     /// - Throws: ``ModelFileError`` for any other extension.
     public init(path: String) throws {
         let lower = path.lowercased()
+        if lower.hasSuffix(".weights.h5") {
+            throw ModelFileError(file: path, path: "/", message: "a .weights.h5 file holds weights only: use saveWeights(toFile:) / loadWeights(fromFile:), or name the model .keras or .h5")
+        }
         if lower.hasSuffix(".keras") { self = .keras; return }
         if lower.hasSuffix(".h5") || lower.hasSuffix(".hdf5") { self = .hdf5; return }
         throw ModelFileError(file: path, path: "/", message: "unknown model file extension: use .keras (Keras 3) or .h5 (tf_keras HDF5)")
