@@ -4,15 +4,29 @@
 /// (TensorFlow's global seed). `setSeed` makes model construction reproducible
 /// (`tf.keras.utils.set_random_seed`).
 public enum GlobalRandom {
-    private static let generator = SanitizerVisibleMutex(SeededGenerator(seed: 0))
+    /// The generator, and how many times it was restarted (`setSeed`, `restore`).
+    private struct State {
+        var generator: SeededGenerator
+        var restarts: UInt64
+    }
+
+    private static let shared = SanitizerVisibleMutex(State(generator: SeededGenerator(seed: 0), restarts: 0))
 
     /// Restarts the global generator from `seed`.
     public static func setSeed(_ seed: UInt64) {
-        generator.withLock { $0 = SeededGenerator(seed: seed) }
+        shared.withLock {
+            $0.generator = SeededGenerator(seed: seed)
+            $0.restarts &+= 1
+        }
     }
 
     /// The global generator's state (``SeededGenerator/state``), for a training backup.
-    public static var state: [UInt64] { generator.withLock { $0.state } }
+    public static var state: [UInt64] { shared.withLock { $0.generator.state } }
+
+    /// How many times the generator was restarted (``setSeed(_:)``, ``restore(state:)``) in this process:
+    /// draws between two equal readings come from one uninterrupted sequence.
+    @_spi(DescentInternals)
+    public static var restarts: UInt64 { shared.withLock { $0.restarts } }
 
     /// Continues the global generator from a saved ``state``.
     /// - Throws: ``KerasError/invalidArgument(field:message:)`` for a list that is not a generator state.
@@ -20,12 +34,15 @@ public enum GlobalRandom {
         guard let g = SeededGenerator(state: state) else {
             throw KerasError.invalidArgument(field: "GlobalRandom.state", message: "expected a generator state (6 words), got \(state.count) words")
         }
-        generator.withLock { $0 = g }
+        shared.withLock {
+            $0.generator = g
+            $0.restarts &+= 1
+        }
     }
 
     /// A fresh seed drawn from the global generator.
     public static func nextSeed() -> UInt64 {
-        generator.withLock { $0.next() }
+        shared.withLock { $0.generator.next() }
     }
 }
 
