@@ -148,7 +148,9 @@ CHECKPOINT_ROWS = [
     ("descent-checkpoint", "load", "keras", "Descent `loadModel(fromFile: \"m.keras\")`"),
     ("descent-checkpoint", "save", "weights.h5", "Descent `saveWeights(toFile: \"w.weights.h5\")`"),
     ("descent-checkpoint", "load", "weights.h5", "Descent `loadWeights(fromFile: \"w.weights.h5\")`"),
+    ("descent-checkpoint", "save", "weights-only.h5", "**Descent** `saveWeights(toFile: \"w.h5\")` (tf_keras layout, weights only)"),
     ("tf-checkpoint", "save", "save_weights.h5", "tf_keras `save_weights` (weights only) + fsync"),
+    ("descent-checkpoint", "load", "weights-only.h5", "**Descent** `loadWeights(fromFile: \"w.h5\")` (weights only)"),
     ("tf-checkpoint", "load", "load_weights.h5", "tf_keras `load_weights` (weights only)"),
 ]
 

@@ -134,6 +134,11 @@ struct CheckpointBench: ParsableCommand {
         try model.save(toFile: keras)
         report("save", "keras", bytes: size(keras), try measure { try model.save(toFile: keras) })
         report("load", "keras", bytes: size(keras), try measure { withExtendedLifetime(try loadModel(fromFile: keras)) {} })
+        let tfWeights = path("descent-ckpt-weights.h5")
+        defer { unlink(tfWeights) }
+        try model.saveWeights(toFile: tfWeights)
+        report("save", "weights-only.h5", bytes: size(tfWeights), try measure { try model.saveWeights(toFile: tfWeights) })
+        report("load", "weights-only.h5", bytes: size(tfWeights), try measure { try model.loadWeights(fromFile: tfWeights) })
         let weights = path("descent-ckpt.weights.h5")
         try model.saveWeights(toFile: weights)
         report("save", "weights.h5", bytes: size(weights), try measure { try model.saveWeights(toFile: weights) })

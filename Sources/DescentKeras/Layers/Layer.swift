@@ -20,6 +20,9 @@ open class Layer {
     /// The input shape the layer was built for (batch dimension included).
     public private(set) var builtInputShape: [Int]?
     private var regularized: [(Variable, Regularizer)] = []
+    /// Set by the model-file loader before building: ``addWeight(name:shape:dtype:initializer:regularizer:constraint:trainable:)``
+    /// then creates zeros instead of drawing initial values (they are overwritten by the file's).
+    var weightsWillBeLoaded = false
 
     /// Creates a layer; a `nil` name becomes a unique snake-cased class name (`"dense"`, `"dense_1"`).
     public init(name: String?) {
@@ -54,8 +57,10 @@ open class Layer {
     public func addWeight(name: String, shape: [Int], dtype: DType = .float32, initializer: Initializer = .glorotUniform,
                           regularizer: Regularizer? = nil, constraint: (any VariableConstraint)? = nil,
                           trainable: Bool = true) throws -> Variable {
-        let v = Variable(try initializer.makeValue(shape: shape, dtype: dtype), name: "\(self.name)/\(name)",
-                         trainable: trainable, constraint: constraint)
+        // A layer whose weights are about to be loaded (loadModel) skips the initializer: the values are
+        // replaced before anyone reads them, and random initialization of a large model takes time.
+        let value = weightsWillBeLoaded ? try Tensor.zeros(shape: shape, dtype: dtype) : try initializer.makeValue(shape: shape, dtype: dtype)
+        let v = Variable(value, name: "\(self.name)/\(name)", trainable: trainable, constraint: constraint)
         weights.append(v)
         if let regularizer { regularized.append((v, regularizer)) }
         return v

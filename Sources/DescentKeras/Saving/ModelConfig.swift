@@ -71,6 +71,12 @@ extension Sequential {
     /// - Throws: ``KerasError`` naming the layer entry (`model_config.config.layers[2]`) for an unknown
     ///   class, a bad config or an input shape that cannot be built.
     public static func fromKerasModelConfig(_ value: JSONValue, field: String) throws -> Sequential {
+        try fromKerasModelConfig(value, field: field, weightsWillBeLoaded: false)
+    }
+
+    /// ``fromKerasModelConfig(_:field:)``; with `weightsWillBeLoaded` the layers are built with zeros
+    /// instead of their initializers' draws (a model file's weights replace them at once).
+    static func fromKerasModelConfig(_ value: JSONValue, field: String, weightsWillBeLoaded: Bool) throws -> Sequential {
         guard let top = value.objectValue else {
             throw KerasError.invalidConfig(kind: field, message: "expected an object, got \(value.typeName)")
         }
@@ -116,6 +122,8 @@ extension Sequential {
             return s
         })
         if let inputShape, !inputShape.isNull, !layers.isEmpty {
+            for layer in layers { layer.weightsWillBeLoaded = weightsWillBeLoaded }
+            defer { for layer in layers { layer.weightsWillBeLoaded = false } }
             try model.build(inputShape: try buildShape(inputShape, field: "\(field): input shape"))
         }
         return model

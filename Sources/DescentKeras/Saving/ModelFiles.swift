@@ -92,7 +92,7 @@ extension Sequential {
                 throw ModelFileError(file: path, path: "/", message: "has no 'model_config' attribute: a weights file, not a model (use loadWeights)")
             }
             let model = try withContext(path, "/ attribute 'model_config'") {
-                try Sequential.fromKerasModelConfig(try JSONValue(parsing: configText), field: "model_config")
+                try Sequential.fromKerasModelConfig(try JSONValue(parsing: configText), field: "model_config", weightsWillBeLoaded: true)
             }
             guard model.builtInputShape != nil || model.layers.isEmpty else {
                 throw ModelFileError(file: path, path: "/ attribute 'model_config'", message: "gives no input shape, so the weights cannot be created")
@@ -116,7 +116,7 @@ extension Sequential {
         case .keras:
             let (config, weightsPath) = try Keras3Files.readArchive(path)
             defer { unlink(weightsPath) }
-            let model = try withContext(path, "config.json") { try Sequential.fromKerasModelConfig(config, field: "config.json") }
+            let model = try withContext(path, "config.json") { try Sequential.fromKerasModelConfig(config, field: "config.json", weightsWillBeLoaded: true) }
             guard model.builtInputShape != nil || model.layers.isEmpty else {
                 throw ModelFileError(file: path, path: "config.json", message: "gives no input shape, so the weights cannot be created")
             }
