@@ -17,7 +17,10 @@ for target in "${targets[@]}"; do
         [ -f "$input" ] || continue
         case "$input" in *.md) continue ;; esac
         count=$((count + 1))
-        if output=$(".build-fuzz/$CONFIG/$target" -timeout=10 -rss_limit_mb=2048 "$input" 2>&1); then
+        extra=""
+        case "$target" in FuzzKerasH5|FuzzKerasArchive) extra="-malloc_limit_mb=65536" ;; esac  # see run.sh extra_flags
+        # shellcheck disable=SC2086
+        if output=$(".build-fuzz/$CONFIG/$target" -timeout=10 -rss_limit_mb=2048 $extra "$input" 2>&1); then
             echo "ok      $input"
         else
             echo "FAILED  $input"
