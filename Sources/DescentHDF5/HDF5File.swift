@@ -196,7 +196,7 @@ public final class HDF5File {
     public func readDataset(at path: String) throws -> Tensor {
         try HDF5Library.withLibrary {
             try withDataset(path) { d, shape, dtype, _ in
-                let memoryType = HDF5WritingTypes.memoryType(dtype)
+                let memoryType = hdf5Types(dtype).memory
                 do {
                     return try Tensor(shape: shape, dtype: dtype, operation: "dataset") { buffer in
                         guard buffer.count > 0 else { return }
@@ -209,17 +209,6 @@ public final class HDF5File {
                     throw HDF5Error(file: name, path: path, message: "\(error)")
                 }
             }
-        }
-    }
-}
-
-/// Memory types for reading.
-enum HDF5WritingTypes {
-    static func memoryType(_ dtype: DType) -> hid_t {
-        switch dtype {
-        case .float32: return descent_h5t_native_float()
-        case .float64: return descent_h5t_native_double()
-        case .int64: return descent_h5t_native_int64()
         }
     }
 }

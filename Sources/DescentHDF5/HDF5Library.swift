@@ -94,3 +94,12 @@ enum HDF5Library {
 func joinPath(_ group: String, _ name: String) -> String {
     group.hasSuffix("/") ? group + name : group + "/" + name
 }
+
+/// The little-endian file type and the native memory type of a dtype (writing and reading both use them).
+func hdf5Types(_ dtype: DType) -> (file: hid_t, memory: hid_t) {
+    switch dtype {
+    case .float32: return (descent_h5t_ieee_f32le(), descent_h5t_native_float())
+    case .float64: return (descent_h5t_ieee_f64le(), descent_h5t_native_double())
+    case .int64: return (descent_h5t_std_i64le(), descent_h5t_native_int64())
+    }
+}

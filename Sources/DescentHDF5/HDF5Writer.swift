@@ -125,15 +125,6 @@ private struct HDF5Writing {
         }
     }
 
-    /// The file and memory types of a dtype.
-    static func types(_ dtype: DType) -> (file: hid_t, memory: hid_t) {
-        switch dtype {
-        case .float32: return (descent_h5t_ieee_f32le(), descent_h5t_native_float())
-        case .float64: return (descent_h5t_ieee_f64le(), descent_h5t_native_double())
-        case .int64: return (descent_h5t_std_i64le(), descent_h5t_native_int64())
-        }
-    }
-
     func dataspace(_ shape: [Int], path: String) throws -> hid_t {
         if shape.isEmpty { return try HDF5Library.check(H5Screate(H5S_SCALAR), file, path, "H5Screate") }
         let dims = shape.map { hsize_t($0) }
@@ -141,7 +132,7 @@ private struct HDF5Writing {
     }
 
     func writeDataset(_ name: String, _ tensor: Tensor, into location: hid_t, path: String) throws {
-        let (fileType, memoryType) = HDF5Writing.types(tensor.dtype)
+        let (fileType, memoryType) = hdf5Types(tensor.dtype)
         let space = try dataspace(tensor.shape, path: path)
         defer { H5Sclose(space) }
         let id = try HDF5Library.check(

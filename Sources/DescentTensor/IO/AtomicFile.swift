@@ -80,26 +80,11 @@ public enum AtomicFile {
             try writeThrough(resolved, target: path, body)
             return
         }
-        let (directory, name) = try split(resolved)
-        let (fd, temporary) = try createTemporary(directory: directory, name: name, target: path)
-        let writer = AtomicFileWriter(descriptor: fd, path: path)
-        var closed = false
-        do {
-            if let existing {
-                try retryingEINTR(path, "fchmod the temporary file") { fchmod(fd, existing.st_mode & 0o7777) }
-            }
+        try replace(resolved, existing: existing, target: path) { fd, _ in
+            let writer = AtomicFileWriter(descriptor: fd, path: path)
             try body(writer)
             try writer.flush()
-            try retryingEINTR(path, "fsync") { fsync(fd) }
-            closed = true
-            if close(fd) != 0 { throw FileWriteError(path: path, operation: "close", code: errno) }
-            try retryingEINTR(path, "rename") { rename(temporary, resolved) }
-        } catch {
-            if !closed { close(fd) }
-            unlink(temporary)
-            throw error
         }
-        try syncDirectory(directory, target: path)
     }
 
     /// Replaces the file at `path` with the file `body` writes at the path it is given, for writers that
@@ -124,6 +109,15 @@ public enum AtomicFile {
             try writeThrough(resolved, target: path) { try $0.write(bytes) }
             return
         }
+        // `body` rewrites the same inode through its own descriptor; syncing ours syncs the file.
+        try replace(resolved, existing: existing, target: path) { _, temporary in try body(temporary) }
+    }
+
+    /// The atomic replacement both writers share: a temporary file beside `resolved` (with `existing`'s
+    /// permission bits), filled by `fill(descriptor, temporaryPath)`, then fsync, close, rename over
+    /// `resolved` and fsync of the folder; on any error the temporary file is removed.
+    private static func replace(_ resolved: String, existing: stat?, target path: String,
+                                _ fill: (Int32, String) throws -> Void) throws {
         let (directory, name) = try split(resolved)
         let (fd, temporary) = try createTemporary(directory: directory, name: name, target: path)
         var closed = false
@@ -131,8 +125,7 @@ public enum AtomicFile {
             if let existing {
                 try retryingEINTR(path, "fchmod the temporary file") { fchmod(fd, existing.st_mode & 0o7777) }
             }
-            try body(temporary)
-            // `body` rewrote the same inode through its own descriptor; syncing ours syncs the file.
+            try fill(fd, temporary)
             try retryingEINTR(path, "fsync") { fsync(fd) }
             closed = true
             if close(fd) != 0 { throw FileWriteError(path: path, operation: "close", code: errno) }
