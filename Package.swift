@@ -53,15 +53,28 @@ let package = Package(
         .target(name: "DescentAutodiff", dependencies: ["DescentTensor"]),
         // A small safe layer over libhdf5: write a tree of groups, attributes and tensors; read them back.
         .target(name: "DescentHDF5", dependencies: ["DescentTensor", "CDescentHDF5"]),
-        .target(name: "DescentOptimizers", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        // Distribution strategies: the default one, scopes, mirrored variables, summing gradients.
+        .target(name: "DescentDistribute", dependencies: ["DescentTensor", "DescentAutodiff"]),
+        // Open MPI (Debian: libopenmpi-dev) for multi-worker training.
+        .systemLibrary(
+            name: "CDescentMPI",
+            pkgConfig: "ompi-c",
+            providers: [.apt(["libopenmpi-dev", "openmpi-bin"])]
+        ),
+        .target(name: "DescentMPI", dependencies: ["DescentDistribute", "DescentTensor", "CDescentMPI"]),
+        .target(name: "DescentOptimizers", dependencies: ["DescentTensor", "DescentAutodiff", "DescentDistribute"]),
         .target(
             name: "DescentKeras",
             dependencies: [
-                "DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentHDF5", "CDescentZlib", "CDescentMinizip",
+                "DescentTensor", "DescentAutodiff", "DescentDistribute", "DescentOptimizers", "DescentHDF5", "CDescentZlib",
+                "CDescentMinizip",
             ],
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
-        .target(name: "Descent", dependencies: ["DescentTensor", "DescentAutodiff", "DescentOptimizers", "DescentKeras"]),
+        .target(
+            name: "Descent",
+            dependencies: ["DescentTensor", "DescentAutodiff", "DescentDistribute", "DescentMPI", "DescentOptimizers", "DescentKeras"]
+        ),
         .executableTarget(
             name: "descent",
             dependencies: [
@@ -76,6 +89,10 @@ let package = Package(
         .testTarget(
             name: "DescentKerasTests",
             dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor"]
+        ),
+        .testTarget(
+            name: "DescentDistributeTests",
+            dependencies: ["DescentDistribute", "DescentMPI", "DescentOptimizers", "DescentKeras", "DescentAutodiff", "DescentTensor"]
         ),
         // Runs the built `descent` executable end to end (it is a dependency so it is built first).
         .testTarget(name: "DescentCLITests", dependencies: ["descent"]),

@@ -105,15 +105,20 @@ public final class GradientTape: Sendable {
     ///   - outputGradients: the gradient flowing into `target` (TensorFlow's `output_gradients`), same
     ///     shape and dtype as `target`.
     ///   - unconnected: what to return for a source `target` does not depend on.
+    ///   - onReady: called with a source's position in `sources` and its final gradient as soon as the
+    ///     backward pass has finished that gradient, before the remaining (earlier) operations run: a
+    ///     distribution strategy starts summing a layer's gradients across replicas while the layers
+    ///     below it are still being differentiated. Calls come in the order gradients finish (the last
+    ///     layer's first), on the calling thread; unconnected sources get no call.
     /// - Returns: one gradient per source, in order: `nil` where unconnected (with `.none`).
     /// - Throws: ``AutodiffError`` when a non-persistent tape is reused or `outputGradients` mismatches.
     public func gradient(
         of target: Tensor, wrt sources: [Variable], outputGradients: Tensor? = nil,
-        unconnected: UnconnectedGradients = .none
+        unconnected: UnconnectedGradients = .none, onReady: ((Int, Gradient) throws -> Void)? = nil
     ) throws -> [Gradient?] {
         try gradient(of: target, sourceIDs: sources.map(\.id), outputGradients: outputGradients,
                      sourceShapes: sources.map { ($0.shape, $0.dtype) },
-                     unconnected: unconnected)
+                     unconnected: unconnected, onReady: onReady)
     }
 
     /// The gradient of `target` with respect to one variable.
@@ -143,7 +148,7 @@ public final class GradientTape: Sendable {
 
     private func gradient(
         of target: Tensor, sourceIDs: [Int], outputGradients: Tensor?, sourceShapes: [([Int], DType)],
-        unconnected: UnconnectedGradients
+        unconnected: UnconnectedGradients, onReady: ((Int, Gradient) throws -> Void)? = nil
     ) throws -> [Gradient?] {
         guard target.dtype.isFloatingPoint else { throw AutodiffError.nonDifferentiableTarget(target.dtype) }
         if let og = outputGradients, og.shape != target.shape || og.dtype != target.dtype {
@@ -162,7 +167,7 @@ public final class GradientTape: Sendable {
             return (ops, watched)
         }
         let results = try stopRecording {
-            try backpropagate(operations, target: target, sourceIDs: watched, seed: outputGradients)
+            try backpropagate(operations, target: target, sourceIDs: watched, seed: outputGradients, onReady: onReady)
         }
         return try results.enumerated().map { i, g in
             if let g { return g }
@@ -176,7 +181,8 @@ public final class GradientTape: Sendable {
     /// Nodes are found by position, not by hashing: recorded outputs are ascending node ids (binary
     /// search gives an operation's index), and the few sources get a slot each.
     private func backpropagate(
-        _ operations: [RecordedOperation], target: Tensor, sourceIDs: [Int], seed: Tensor?
+        _ operations: [RecordedOperation], target: Tensor, sourceIDs: [Int], seed: Tensor?,
+        onReady: ((Int, Gradient) throws -> Void)?
     ) throws -> [Gradient?] {
         let targetID = target.tapeNode
         guard targetID != 0 else { return sourceIDs.map { _ in nil } }
@@ -214,6 +220,20 @@ public final class GradientTape: Sendable {
             collects[i] = relevant[i] || outputSlot[i] != nil
         }
         inputStart[count] = inputNodes.count
+        // With `onReady`: a source's gradient is final once the earliest operation that reads (or makes)
+        // it has been processed; `readyAfter[i]` lists the slots final after operation i.
+        var readyAfter: [Int: [Int]] = [:], slotPositions: [[Int]] = []
+        if onReady != nil {
+            slotPositions = Array(repeating: [], count: sourceSlot.count)
+            for (position, id) in sourceIDs.enumerated() { if let s = sourceSlot[id] { slotPositions[s].append(position) } }
+            var earliest = [Int](repeating: Int.max, count: sourceSlot.count)
+            for i in 0..<count {
+                if let s = outputSlot[i] { earliest[s] = Swift.min(earliest[s], i) }
+                guard relevant[i] else { continue }
+                for case .source(let s)? in inputNodes[inputStart[i]..<inputStart[i + 1]] { earliest[s] = Swift.min(earliest[s], i) }
+            }
+            for (s, i) in earliest.enumerated() where i != Int.max { readyAfter[i, default: []].append(s) }
+        }
         var opGradients = [Gradient?](repeating: nil, count: count)
         var sourceGradients = [Gradient?](repeating: nil, count: sourceSlot.count)
         let seedGradient = { () throws -> Gradient in .dense(try seed?.untracked ?? Tensor.ones(shape: target.shape, dtype: target.dtype)) }
@@ -222,7 +242,15 @@ public final class GradientTape: Sendable {
         case .source(let s)?: sourceGradients[s] = try seedGradient()
         default: break
         }
+        func announce(after i: Int) throws {
+            guard let onReady, let slots = readyAfter[i] else { return }
+            for s in slots {
+                guard let g = sourceGradients[s] else { continue }
+                for position in slotPositions[s] { try onReady(position, g) }
+            }
+        }
         for i in stride(from: count - 1, through: 0, by: -1) {
+            if onReady != nil && i + 1 < count { try announce(after: i + 1) }
             guard let upstream = opGradients[i] else { continue }
             opGradients[i] = nil
             if let s = outputSlot[i] { sourceGradients[s] = upstream }
@@ -239,6 +267,7 @@ public final class GradientTape: Sendable {
                 }
             }
         }
+        if onReady != nil && count > 0 { try announce(after: 0) }
         return sourceIDs.map { id in sourceSlot[id].flatMap { sourceGradients[$0] } }
     }
 }

@@ -24,6 +24,13 @@ public struct ClosureConstraint: VariableConstraint {
     public func apply(to value: Tensor) throws -> Tensor { try body(value) }
 }
 
+/// Watches variable creation in a scope: a distribution strategy mirrors every variable created in its
+/// `scope` (every replica starts from rank 0's value), as TensorFlow's strategies do.
+public enum VariableCreation {
+    /// Called with each new variable, at the end of its initializer, on the creating task.
+    @TaskLocal public static var observer: (@Sendable (Variable) -> Void)?
+}
+
 /// A named, mutable tensor that models and optimizers update in place (TensorFlow's `tf.Variable`).
 ///
 /// A variable is a reference type: layers and optimizers share it. Its shape and dtype are fixed at
@@ -64,6 +71,7 @@ public final class Variable: @unchecked Sendable {
         self.dtype = initialValue.dtype
         self.id = Autodiff.newNodeID()
         self.state = SanitizerVisibleMutex(State(value: initialValue.untracked, constraint: constraint))
+        VariableCreation.observer?(self)
     }
 
     /// Creates a 1-d variable from scalars.

@@ -13,7 +13,7 @@ struct DescentCommand: ParsableCommand {
         commandName: "descent",
         abstract: "Descent: Keras' optimizers in Swift.",
         subcommands: [TrainCommand.self, CompareCommand.self, ReplayCommand.self, BenchCommand.self, ExampleCommand.self,
-                      WriteTestWeightsCommand.self, WriteKerasCheckFilesCommand.self],
+                      WriteTestWeightsCommand.self, WriteKerasCheckFilesCommand.self, DistributedCheckCommand.self],
         defaultSubcommand: TrainCommand.self
     )
 
@@ -25,8 +25,16 @@ struct DescentCommand: ParsableCommand {
             try command.run()
         } catch let failure as CommandFailure {
             FileHandle.standardError.write(Data(("error: " + failure.message + "\n").utf8))
+            MPICommunicator.abortJobIfRunning(code: failure.status)
             Glibc.exit(failure.status)
         } catch {
+            // Under mpirun, an error on one rank ends the whole job at once (the others may be waiting
+            // in a collective for this one); exiting normally would wait in MPI_Finalize.
+            if MPICommunicator.isLaunchedByMPI {
+                FileHandle.standardError.write(Data(("error: " + fullMessage(for: error) + "\n").utf8))
+                MPICommunicator.abortJobIfRunning(code: 1)
+                Glibc.exit(exitCode(for: error) == .validationFailure ? 2 : 1)
+            }
             if exitCode(for: error) == .validationFailure {
                 let message = fullMessage(for: error)
                 FileHandle.standardError.write(Data(("error: " + message.replacingOccurrences(of: "Error: ", with: "") + "\n").utf8))

@@ -127,7 +127,7 @@ enum KerasFileFixtures {
         #expect(loaded.optimizer?.getWeights() == model.optimizer?.getWeights())
         // The weights alone, in both layouts.
         for weights in ["w.weights.h5", "w.h5"] {
-            let wpath = F.temporary(weights)
+            let wpath = F.temporary(name + "." + weights)  // the two cases run in parallel: one file each
             try model.saveWeights(toFile: wpath)
             try loaded.setWeights(try loaded.weights.map { try Tensor.zeros(shape: $0.shape, dtype: $0.dtype) })
             try loaded.loadWeights(fromFile: wpath)

@@ -1,5 +1,6 @@
 @_spi(DescentInternals) import DescentAutodiff
 @_spi(DescentInternals) import DescentTensor
+import DescentDistribute
 
 /// What ``Optimizer`` found when it checked a list of (gradient, variable) pairs.
 struct PairsSummary {
@@ -100,7 +101,13 @@ extension Optimizer {
             }
             coefficients = prepared
             var isLastList = true
+            // Keras' `_aggregate_gradients`: the strategy's cross-replica sum, or the given aggregator.
+            let strategy = Strategy.currentScope ?? distributionStrategy
+            let sumsAcrossReplicas = experimentalAggregateGradients && aggregatesByIdentity && strategy.numReplicasInSync > 1
             let aggregates = experimentalAggregateGradients && !aggregatesByIdentity
+            if sumsAcrossReplicas {
+                grads = try strategy.sumGradients(grads, for: variables).map { $0! }
+            }
             if aggregates || clipvalue != nil || clipnorm != nil || globalClipnorm != nil || !gradientTransformers.isEmpty {
                 let given = variables
                 var pairs = Array(zip(grads, variables))

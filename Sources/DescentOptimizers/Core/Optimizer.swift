@@ -1,4 +1,5 @@
 @_spi(DescentInternals) import DescentAutodiff
+import DescentDistribute
 @_spi(DescentInternals) import DescentTensor
 import Synchronization
 
@@ -48,6 +49,10 @@ open class Optimizer {
     let aggregatesByIdentity: Bool
     /// Functions applied to the gradients after clipping, in order.
     public let gradientTransformers: [GradientTransformer]
+    /// The distribution strategy whose scope this optimizer was created in (``Strategy/default``
+    /// outside every scope). `applyGradients` sums gradients across its replicas (or those of the
+    /// scope it is called in); a deserialized optimizer gets it the same way.
+    public let distributionStrategy: Strategy
 
     private var hypers: [(name: String, storage: HyperStorage)] = []
     /// Numbers of the config this optimizer was deserialized from, to write them back in their form.
@@ -101,6 +106,7 @@ open class Optimizer {
         self.gradientAggregator = gradientAggregator ?? Optimizer.allReduceSumGradients
         self.aggregatesByIdentity = gradientAggregator == nil
         self.gradientTransformers = gradientTransformers
+        self.distributionStrategy = Strategy.current
         try setClipnorm(clipnorm)
         try setGlobalClipnorm(globalClipnorm)
         try setClipvalue(clipvalue)
@@ -491,8 +497,9 @@ open class Optimizer {
 
     // MARK: - Distribution
 
-    /// Keras' `all_reduce_sum_gradients`: sums each gradient across replicas. With one replica (this
-    /// process) it is the identity; a multi-worker strategy replaces it through `gradientAggregator`.
+    /// The default `gradientAggregator` as a function of pairs: the identity. The sum across replicas
+    /// (Keras' `all_reduce_sum_gradients`) is done by the optimizer's strategy
+    /// (``distributionStrategy``, ``Strategy/sumGradients(_:for:)``) when no aggregator is given.
     public static func allReduceSumGradients(_ gradsAndVars: [(Gradient?, Variable)]) -> [(Gradient?, Variable)] {
         gradsAndVars
     }
