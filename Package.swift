@@ -78,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "descent",
             dependencies: [
-                "Descent",
+                "Descent", "CDescentMPI",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),

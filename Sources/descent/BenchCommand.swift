@@ -12,7 +12,7 @@ struct BenchCommand: ParsableCommand {
         commandName: "bench",
         abstract: "Measure Descent's speed (use a release build: make bench).",
         subcommands: [OptimizerBench.self, SparseBench.self, TrainBench.self, BandwidthBench.self, MatmulBench.self, JSONBench.self,
-                      CheckpointBench.self])
+                      CheckpointBench.self, AllreduceBench.self])
 }
 
 /// Monotonic seconds (DescentKeras' clock).

@@ -11,7 +11,9 @@ struct TrainBench: ParsableCommand {
             large: 784→1024→1024→10 (ReLU), batch 256, synthetic normal inputs and random labels. \
             Both: SparseCategoricalCrossentropy(fromLogits: true), Adam with Keras defaults. \
             mode train_step times Sequential.trainStep on batches sliced beforehand (best of 3 repeats); \
-            mode fit times whole epochs of Sequential.fit (shuffling, batch gathering, silent), best epoch after the first.
+            mode fit times whole epochs of Sequential.fit (shuffling, batch gathering, silent), best epoch after the first. \
+            With --strategy multi-worker under mpirun the batch is the global batch: each rank trains on its \
+            shard and gradients are summed across ranks; rank 0 prints.
             """)
 
     @Option(help: "Which model: digits, large or all.")
@@ -22,10 +24,13 @@ struct TrainBench: ParsableCommand {
     var epochs: Int = 4
     @Option(parsing: .unconditional, help: "Threads (default: DESCENT_NUM_THREADS or the number of cores).")
     var threads: Int?
+    @Option(help: "default, or multi-worker (one replica per MPI rank: mpirun -np N descent bench train ...).")
+    var strategy: String = "default"
     @Flag(help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
     func validate() throws {
+        guard ["default", "multi-worker"].contains(strategy) else { throw ValidationError("--strategy: default or multi-worker") }
         guard ["digits", "large", "all"].contains(model) else { throw ValidationError("--model: digits, large or all") }
         if let steps { try requirePositive(steps, "--steps") }
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2 (the first is a warm-up), got \(epochs)") }
@@ -57,37 +62,44 @@ struct TrainBench: ParsableCommand {
         return result
     }
 
-    func makeModel(_ w: Workload) throws -> Sequential {
-        GlobalRandom.setSeed(0)
-        let hidden = try w.layers.dropFirst().dropLast().map { try Dense($0, activation: .relu) }
-        let model = try Sequential(hidden + [Dense(w.layers.last!)])
-        try model.build(inputShape: [1, w.layers[0]])
-        model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
-        return model
+    func makeModel(_ w: Workload, _ strategy: Strategy) throws -> Sequential {
+        try strategy.scope {
+            GlobalRandom.setSeed(0)
+            let hidden = try w.layers.dropFirst().dropLast().map { try Dense($0, activation: .relu) }
+            let model = try Sequential(hidden + [Dense(w.layers.last!)])
+            try model.build(inputShape: [1, w.layers[0]])
+            model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            return model
+        }
     }
 
     func run() throws {
         if let threads { ThreadPool.setThreadCount(threads) }
+        let strategy: Strategy = self.strategy == "multi-worker" ? MultiWorkerMirroredStrategy() : .default
         for w in try workloads() {
             let arch = w.layers.map(String.init).joined(separator: "-")
-            // train_step: batches sliced beforehand; full batches only.
-            let model = try makeModel(w)
-            let n = w.x.shape[0], count = n / w.batch
-            let batches = try (0..<count).map { b in
-                (try w.x.slice(rows: b * w.batch..<(b + 1) * w.batch), try w.y.slice(rows: b * w.batch..<(b + 1) * w.batch))
-            }
-            for i in 0..<min(10, count) { try model.trainStep(batches[i].0, batches[i].1) }  // warm up
+            // train_step: batches sliced beforehand (this rank's shard of each global batch); full batches only.
+            let model = try makeModel(w, strategy)
+            let data = try strategy.distribute(w.x, w.y, globalBatchSize: w.batch)
+            let count = w.x.shape[0] / w.batch
+            let batches = try (0..<count).map { b in try data.batch(b) }
+            func step(_ s: Int) throws { _ = try strategy.run { try model.trainStep(batches[s % count].x, batches[s % count].y) } }
+            for i in 0..<min(10, count) { try step(i) }  // warm up
             let steps = self.steps ?? w.defaultSteps
             var best = Double.infinity
             for _ in 0..<3 {
+                strategy.barrier()
                 let start = now()
-                for s in 0..<steps { try model.trainStep(batches[s % count].0, batches[s % count].1) }
+                for s in 0..<steps { try step(s) }
                 best = min(best, (now() - start) / Double(steps))
             }
-            report(w, arch: arch, mode: "train_step", msPerStep: best * 1e3, extra: "")
+            // Every rank's time counts: the slowest rank sets the step time.
+            best = strategy.numReplicasInSync > 1 ? strategy.collectives.sync { strategy.communicator.allReduce([best], max: true) }[0] : best
+            report(w, arch: arch, mode: "train_step", msPerStep: best * 1e3, extra: "", strategy)
 
             // fit: whole epochs, timed by a callback.
-            let fitModel = try makeModel(w)
+            let fitModel = try makeModel(w, strategy)
+            let n = w.x.shape[0]
             var epochStart = 0.0, epochTimes: [Double] = []
             let timer = LambdaCallback(onEpochBegin: { _, _ in epochStart = now() },
                                        onEpochEnd: { _, _, _ in epochTimes.append(now() - epochStart) })
@@ -95,16 +107,19 @@ struct TrainBench: ParsableCommand {
             let stepsPerEpoch = (n + w.batch - 1) / w.batch
             let bestEpoch = epochTimes.dropFirst().min()!
             report(w, arch: arch, mode: "fit", msPerStep: bestEpoch * 1e3 / Double(stepsPerEpoch),
-                   extra: #","steps_per_epoch":\#(stepsPerEpoch),"ms_per_epoch":\#(bestEpoch * 1e3)"#)
+                   extra: #","steps_per_epoch":\#(stepsPerEpoch),"ms_per_epoch":\#(bestEpoch * 1e3)"#, strategy)
         }
     }
 
-    func report(_ w: Workload, arch: String, mode: String, msPerStep: Double, extra: String) {
+    func report(_ w: Workload, arch: String, mode: String, msPerStep: Double, extra: String, _ strategy: Strategy) {
+        guard strategy.isChief else { return }
+        let distributed = strategy === Strategy.default ? "" : #","strategy":"multi-worker","replicas":\#(strategy.numReplicasInSync)"#
         if json {
-            print(#"{"bench":"train","model":"\#(w.name)","layers":"\#(arch)","batch":\#(w.batch),"mode":"\#(mode)","threads":\#(ThreadPool.threadCount),"ms_per_step":\#(msPerStep),"steps_per_s":\#(1000 / msPerStep)\#(extra)}"#)
+            print(#"{"bench":"train","model":"\#(w.name)","layers":"\#(arch)","batch":\#(w.batch),"mode":"\#(mode)","threads":\#(ThreadPool.threadCount),"ms_per_step":\#(msPerStep),"steps_per_s":\#(1000 / msPerStep)\#(extra)\#(distributed)}"#)
         } else {
-            print(String(format: "train %@ (%@, batch %d) %@  threads %d:  %.3f ms/step  %.0f steps/s",
-                         w.name, arch, w.batch, mode, ThreadPool.threadCount, msPerStep, 1000 / msPerStep))
+            let replicas = strategy.numReplicasInSync > 1 ? " x \(strategy.numReplicasInSync) ranks" : ""
+            print(String(format: "train %@ (%@, batch %d) %@  threads %d%@:  %.3f ms/step  %.0f steps/s",
+                         w.name, arch, w.batch, mode, ThreadPool.threadCount, replicas, msPerStep, 1000 / msPerStep))
         }
     }
 }

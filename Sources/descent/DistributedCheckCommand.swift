@@ -23,8 +23,8 @@ struct DistributedCheckCommand: ParsableCommand {
     var steps: Int = 3
     @Option(parsing: .unconditional, help: "Global batch size.")
     var batchSize: Int = 24
-    @Flag(help: "Print the final weights as JSON lines (rank 0) instead of fingerprints only.")
-    var printWeights = false
+    @Option(help: "Rank 0 writes the final weights here, one line per weight: `name v1,v2,...`.")
+    var weightsOut: String?
 
     func validate() throws {
         guard ["dense", "sparse", "auto-reduction", "die"].contains(scenario) else {
@@ -73,10 +73,12 @@ struct DistributedCheckCommand: ParsableCommand {
             report(strategy, step: batch.step + 1, model, optimizer)
             if scenario == "die" && strategy.replicaID == 1 { kill(getpid(), SIGKILL) }
         }
-        if printWeights && strategy.isChief {
+        if let weightsOut, strategy.isChief {
+            var text = ""
             for w in model.weights {
-                print("weight \(w.name) " + (try w.untrackedValue.cast(to: .float64).scalars(as: Double.self)).map { "\($0)" }.joined(separator: ","))
+                text += "\(w.name) " + (try w.untrackedValue.cast(to: .float64).scalars(as: Double.self)).map { "\($0)" }.joined(separator: ",") + "\n"
             }
+            try AtomicFile.write(text, to: weightsOut)
         }
     }
 
