@@ -26,6 +26,9 @@ public final class GradientSynchronizer {
     private var pendingBytes: [DType: Int] = [:]
     private var sparse: [(Int, IndexedSlices)] = []
     private var finished = false
+    /// Without overlap: the gradients reported so far, summed at ``finish(_:)``.
+    private var deferred: [(Int, Gradient)] = []
+    private let overlaps: Bool
 
     /// Starts a step that sums the gradients of `variables` (checks that every replica lists the same
     /// shapes and dtypes: one small collective).
@@ -33,6 +36,7 @@ public final class GradientSynchronizer {
     public init(strategy: Strategy, variables: [Variable]) throws {
         self.strategy = strategy
         self.bucketBytes = strategy.gradientBucketByteCount
+        self.overlaps = strategy.overlapsGradientSummation
         results = Array(repeating: nil, count: variables.count)
         reported = Array(repeating: false, count: variables.count)
         try strategy.checkSameShapes(variables.map { ($0.shape, $0.dtype) }, "summing the gradients of \(variables.count) variables")
@@ -43,6 +47,10 @@ public final class GradientSynchronizer {
     public func gradientReady(_ position: Int, _ gradient: Gradient) throws {
         guard position >= 0 && position < results.count, !reported[position], !finished else { return }
         reported[position] = true
+        if overlaps { try start(position, gradient) } else { deferred.append((position, gradient)) }
+    }
+
+    private func start(_ position: Int, _ gradient: Gradient) throws {
         switch gradient {
         case .sparse(let slices):
             sparse.append((position, slices))
@@ -72,6 +80,8 @@ public final class GradientSynchronizer {
             if let g { try gradientReady(i, g) } else { reported[i] = true }
         }
         finished = true
+        for (position, gradient) in deferred { try start(position, gradient) }
+        deferred = []
         for dtype in [DType.float32, .float64] where pending[dtype]?.isEmpty == false { try flush(dtype) }
         for (position, slices) in sparse.sorted(by: { $0.0 < $1.0 }) {
             results[position] = .sparse(try allGather(slices))

@@ -31,7 +31,8 @@ import Foundation
 /// Every collective goes through one ``CollectiveQueue``, so each rank issues them in the same order.
 open class Strategy: @unchecked Sendable {
     // @unchecked Sendable invariant: every stored property is immutable after init except
-    // `gradientBucketByteCount`, which is read and written on the training task only.
+    // `gradientBucketByteCount` and `overlapsGradientSummation`, which are read and written on the
+    // training task only.
 
     /// The collectives; ``LocalCommunicator`` for the default strategy.
     public let communicator: any Communicator
@@ -40,6 +41,9 @@ open class Strategy: @unchecked Sendable {
     /// The approximate size of one gradient all-reduce (default 2 MiB; `DESCENT_BUCKET_BYTES`). Open
     /// MPI's shared-memory path moves 6–8 GB/s in calls of 1–4 MB and about 1 GB/s at 16 MB.
     public var gradientBucketByteCount: Int
+    /// Whether gradient buckets are summed while the backward pass goes on (default; set
+    /// `DESCENT_GRADIENT_OVERLAP=0` for all sums after it, to measure what the overlap saves).
+    public var overlapsGradientSummation: Bool
 
     /// The strategy used outside any scope: one replica, no communication.
     public static let `default` = Strategy(communicator: LocalCommunicator())
@@ -65,6 +69,7 @@ open class Strategy: @unchecked Sendable {
         self.collectives = collectives ?? CollectiveQueue(label: "descent.collectives")
         let env = ProcessInfo.processInfo.environment["DESCENT_BUCKET_BYTES"].flatMap { Int($0) }
         self.gradientBucketByteCount = env.map { Swift.max(4096, $0) } ?? 2 << 20
+        self.overlapsGradientSummation = ProcessInfo.processInfo.environment["DESCENT_GRADIENT_OVERLAP"] != "0"
     }
 
     /// The number of replicas whose gradients are summed (Keras' `num_replicas_in_sync`).

@@ -23,6 +23,10 @@ struct DistributedCheckCommand: ParsableCommand {
     var steps: Int = 3
     @Option(parsing: .unconditional, help: "Global batch size.")
     var batchSize: Int = 24
+    @Option(parsing: .unconditional, help: "The optimizer's clipnorm (clipping runs after the cross-replica sum).")
+    var clipnorm: Double?
+    @Flag(help: "applyGradients(experimentalAggregateGradients: false): no cross-replica sum (replicas diverge).")
+    var noAggregate = false
     @Option(help: "Rank 0 writes the final weights here, one line per weight: `name v1,v2,...`.")
     var weightsOut: String?
 
@@ -45,7 +49,10 @@ struct DistributedCheckCommand: ParsableCommand {
                 : [try Dense(16, activation: .relu), try Dense(5)]
             let model = Sequential(layers)
             try model.build(inputShape: sparse ? [1, 3] : [1, 6])
-            return (model, try Adam(learningRate: 0.01))
+            // Deserialized inside the scope, as a restored optimizer is: it sums across replicas all the same.
+            var config = #"{"class_name": "Adam", "config": {"learning_rate": 0.01"#
+            if let clipnorm { config += #", "clipnorm": \#(clipnorm)"# }
+            return (model, try Optimizer.deserialize(json: config + "}}"))
         }
         // The same data on every rank (fixed seed); each rank takes its shard of every global batch.
         var g = SeededGenerator(seed: 11)
@@ -68,7 +75,7 @@ struct DistributedCheckCommand: ParsableCommand {
                 }
                 let variables = model.trainableWeights
                 let grads = try tape.gradient(of: loss, wrt: variables)
-                try optimizer.applyGradients(Array(zip(grads, variables)))
+                try optimizer.applyGradients(Array(zip(grads, variables)), experimentalAggregateGradients: !noAggregate)
             }
             report(strategy, step: batch.step + 1, model, optimizer)
             if scenario == "die" && strategy.replicaID == 1 { kill(getpid(), SIGKILL) }

@@ -35,15 +35,17 @@ import Testing
     }
 
     /// N workers on global batch B end within 1e-6 (relative) of one process on batch B.
-    @Test(arguments: ["dense", "sparse"])
-    func workersEqualOneProcessWithTheGlobalBatch(_ scenario: String) throws {
+    @Test(arguments: [["dense"], ["sparse"], ["dense", "--clipnorm", "0.05"]])
+    func workersEqualOneProcessWithTheGlobalBatch(_ scenario: [String]) throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("descent-dist-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         func weights(_ name: String) throws -> [String] {
             try String(contentsOf: dir.appendingPathComponent(name), encoding: .utf8).split(separator: "\n").map(String.init)
         }
-        let args = ["distributed-check", scenario, "--steps", "5", "--batch-size", "24", "--weights-out"]
+        // With clipnorm: equal only because clipping runs after the sum (clipping each replica's half
+        // first would give another step).
+        let args = ["distributed-check"] + scenario + ["--steps", "5", "--batch-size", "24", "--weights-out"]
         let one = try MPIRun.run(ranks: 1, args + [dir.appendingPathComponent("one").path])
         #expect(one.status == 0, "\(one.stderr)")
         for ranks in [2, 3] {
@@ -62,6 +64,16 @@ import Testing
             // The single process started from the same initial weights: rank 0's (mirrored).
             #expect(Self.fingerprints(one)[0]?[0] == Self.fingerprints(many)[0]?[0])
         }
+    }
+
+    /// `experimentalAggregateGradients: false` applies each replica's own gradients (Keras: the caller
+    /// has aggregated them already): the replicas then diverge.
+    @Test func withoutAggregationReplicasApplyTheirOwnGradients() throws {
+        let r = try MPIRun.run(ranks: 2, ["distributed-check", "dense", "--steps", "2", "--no-aggregate"])
+        #expect(r.status == 0, "\(r.stderr)")
+        let prints = Self.fingerprints(r)
+        #expect(Set(prints[0]!.values).count == 1)  // mirrored start
+        #expect(Set(prints[2]!.values).count == 2)  // own gradients
     }
 
     /// A worker killed by SIGKILL ends the whole job with a non-zero status within seconds (no rank

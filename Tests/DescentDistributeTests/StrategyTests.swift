@@ -20,8 +20,12 @@ import Testing
             #expect(Strategy.hasStrategy)
             let optimizer = try SGD()
             #expect(optimizer.distributionStrategy === strategy)
+            // A deserialized optimizer (no constructor argument) gets the strategy the same way.
+            let restored = try Optimizer.deserialize(json: #"{"class_name": "Adam", "config": {}}"#)
+            #expect(restored.distributionStrategy === strategy)
         }
         #expect(Strategy.current === Strategy.default)
+        #expect(try SGD().distributionStrategy === Strategy.default)
     }
 
     @Test func mixingStrategiesIsAnError() throws {
