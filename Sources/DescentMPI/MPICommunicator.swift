@@ -2,7 +2,6 @@ import CDescentMPI
 import DescentDistribute
 import DescentTensor
 import Foundation
-import Synchronization
 
 /// ``Communicator`` over Open MPI's `MPI_COMM_WORLD` (Debian's libopenmpi-dev / openmpi-bin).
 ///
