@@ -10,14 +10,15 @@ import Foundation
 ///
 /// Cases: `dense` (an MLP, a custom loop with `computeAverageLoss`, Adam), `sparse` (an Embedding
 /// model, whose gradients are `IndexedSlices`), `auto-reduction` (a loss left on the default reduction
-/// in a custom loop: must fail), `die` (rank 1 exits by SIGKILL after one step).
+/// in a custom loop: must fail), `die` (rank 1 exits by SIGKILL after one step), `collectives`
+/// (`reduce`, `any`, `broadcast` and a shape mismatch between ranks: prints `rank R <check> <value>`).
 struct DistributedCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distributed-check",
         abstract: "Test helper: a multi-worker scenario that prints weight fingerprints per rank and step.",
         shouldDisplay: false)
 
-    @Argument(help: "dense, sparse, auto-reduction or die")
+    @Argument(help: "dense, sparse, auto-reduction, die or collectives")
     var scenario: String
     @Option(parsing: .unconditional, help: "Training steps.")
     var steps: Int = 3
@@ -31,8 +32,8 @@ struct DistributedCheckCommand: ParsableCommand {
     var weightsOut: String?
 
     func validate() throws {
-        guard ["dense", "sparse", "auto-reduction", "die"].contains(scenario) else {
-            throw ValidationError("scenario: dense, sparse, auto-reduction or die")
+        guard ["dense", "sparse", "auto-reduction", "die", "collectives"].contains(scenario) else {
+            throw ValidationError("scenario: dense, sparse, auto-reduction, die or collectives")
         }
         try requirePositive(steps, "--steps")
         try requirePositive(batchSize, "--batch-size")
@@ -40,6 +41,7 @@ struct DistributedCheckCommand: ParsableCommand {
 
     func run() throws {
         let strategy = MultiWorkerMirroredStrategy()
+        if scenario == "collectives" { return try collectives(strategy) }
         // Each rank seeds its generator differently: the initial weights agree only through mirroring.
         GlobalRandom.setSeed(UInt64(100 + strategy.replicaID))
         let sparse = scenario == "sparse"
@@ -86,6 +88,30 @@ struct DistributedCheckCommand: ParsableCommand {
                 text += "\(w.name) " + (try w.untrackedValue.cast(to: .float64).scalars(as: Double.self)).map { "\($0)" }.joined(separator: ",") + "\n"
             }
             try AtomicFile.write(text, to: weightsOut)
+        }
+    }
+
+    /// Each collective of the strategy's public API once, with rank-dependent inputs.
+    func collectives(_ strategy: Strategy) throws {
+        let r = Double(strategy.replicaID)
+        func say(_ check: String, _ value: String) {
+            FileHandle.standardOutput.write(Data("rank \(strategy.replicaID) \(check) \(value)\n".utf8))
+        }
+        let t = Tensor([Float(r), Float(10 * r + 1)])
+        say("sum", try strategy.reduce(.sum, t).doubles.map { "\($0)" }.joined(separator: ","))
+        say("mean", try strategy.reduce(.mean, t).doubles.map { "\($0)" }.joined(separator: ","))
+        say("numbers", strategy.reduce(.sum, [r, 1]).map { "\($0)" }.joined(separator: ","))
+        say("any", "\(strategy.any(strategy.replicaID == strategy.numReplicasInSync - 1)),\(strategy.any(false))")
+        let v = Variable(Tensor([Float(r + 5)]), name: "v")
+        try strategy.broadcast([v], root: strategy.numReplicasInSync - 1)
+        say("broadcast", "\(try v.untrackedValue.item())")
+        // Different shapes on different ranks: every rank gets the same thrown error, nobody hangs.
+        let odd = Variable(try Tensor.zeros(shape: [strategy.replicaID + 1]), name: "odd")
+        do {
+            try strategy.broadcast([odd])
+            say("mismatch", "none")
+        } catch {
+            say("mismatch", "\(error)".replacingOccurrences(of: " ", with: "_"))
         }
     }
 

@@ -76,6 +76,29 @@ import Testing
         #expect(Set(prints[2]!.values).count == 2)  // own gradients
     }
 
+    /// The strategy's collectives on 2 and 3 ranks: reduce (sum, mean) of tensors and numbers, any,
+    /// broadcast from the last rank, and a thrown error (on every rank) for mismatched shapes.
+    @Test(arguments: [2, 3])
+    func collectivesGiveEveryRankTheSameResult(_ ranks: Int) throws {
+        let r = try MPIRun.run(ranks: ranks, ["distributed-check", "collectives"])
+        #expect(r.status == 0 && !r.timedOut, "\(r.stderr)")
+        let n = Double(ranks), ids = (0..<ranks).map(Double.init)
+        let expected: [String: String] = [
+            "sum": "\(ids.reduce(0, +)),\(ids.map { 10 * $0 + 1 }.reduce(0, +))",
+            "mean": "\(Double(Float(ids.reduce(0, +)) / Float(n))),\(Double(Float(ids.map { 10 * $0 + 1 }.reduce(0, +)) / Float(n)))",
+            "numbers": "\(ids.reduce(0, +)),\(n)",
+            "any": "true,false",
+            "broadcast": "\(n - 1 + 5)",
+        ]
+        for rank in 0..<ranks {
+            for (check, value) in expected {
+                #expect(r.lines("rank \(rank) \(check) ") == ["rank \(rank) \(check) \(value)"], "\(r.stdout)")
+            }
+            let mismatch = r.lines("rank \(rank) mismatch ")
+            #expect(mismatch.count == 1 && mismatch[0].contains("different_shapes"), "\(mismatch)")
+        }
+    }
+
     /// A worker killed by SIGKILL ends the whole job with a non-zero status within seconds (no rank
     /// waits in a collective forever).
     @Test func aKilledWorkerEndsTheJobQuickly() throws {
