@@ -93,7 +93,10 @@ public final class GradientSynchronizer {
     /// A gradient of at least one bucket: summed from its own buffer in bucket-sized pieces.
     private func submitLarge(_ tensor: Tensor, into output: TensorStorage) {
         let elementSize = tensor.dtype.byteSize, total = tensor.scalarCount
-        let perChunk = Swift.max(1, bucketBytes / elementSize)
+        // Equal pieces of at most a bucket (4.2 MB in 2 MiB buckets: 3 × 1.4 MB, not 2 + 2 + 0.2).
+        let maxPerChunk = Swift.max(1, bucketBytes / elementSize)
+        let pieces = (total + maxPerChunk - 1) / maxPerChunk
+        let perChunk = (total + pieces - 1) / pieces
         let communicator = strategy.communicator, dtype = tensor.dtype
         var start = 0
         while start < total {
