@@ -75,6 +75,16 @@ def free_ports(count):
     return ports
 
 
+def die_with_parent():
+    """In a worker, before exec: SIGKILL when the launcher dies, even by SIGKILL (Linux prctl
+    PR_SET_PDEATHSIG), so that no worker is left waiting in a collective."""
+    try:
+        import ctypes
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
 def kill(procs):
     for p in procs:
         if p.poll() is None:
@@ -111,7 +121,7 @@ def launch(args, setup):
                    "--warmup", str(args.warmup), "--ports", ",".join(map(str, ports))]
             with open(outs[-1], "w") as out, open(errs[-1], "w") as err:
                 procs.append(subprocess.Popen(cmd, stdout=out, stderr=err, stdin=subprocess.DEVNULL,
-                                              start_new_session=True))
+                                              start_new_session=True, preexec_fn=die_with_parent))
         deadline = time.monotonic() + args.timeout
         while True:
             codes = [p.poll() for p in procs]
