@@ -25,8 +25,9 @@ rank 0's `--steps` steps. After the last step each worker hashes its weights (SH
 Prints one JSON line per setup (only the launcher prints): {"bench": "distributed", "peer", "setup",
 "framework", "version", "processes", "threads", "global_batch", "per_process_batch", "ms_per_step",
 "ms_min", "ms_max", "rank_ms_per_step" (each rank's median), "steps", "warmup", "final_loss",
-"weights_identical" (setups of 2 processes)}. A worker that fails, or a setup that takes more than --timeout seconds, kills that setup's workers;
-the script then exits 1 with a message on stderr that names the setup and shows the worker's stderr.
+"weights_identical" (setups of 2 processes)}. A worker that fails, or a setup still running after --timeout
+seconds, gets that setup's workers killed (workers also die with the launcher); the other setups still run,
+and the script exits 1 with messages on stderr that name the failed setups and show the worker's stderr.
 """
 import argparse
 import hashlib
