@@ -9,7 +9,11 @@ JAX/optax; Python's json.loads for the JSON benchmark) in one run on this machin
 --only PARTS runs some of the parts: `optimizers` (the dense, bandwidth, sparse and training benchmarks,
 their peers and the head-to-head pairs), `json` (`descent bench json` and bench/peers/json_parse.py
 with the Python that runs this script, interleaved) and `checkpoint` (`descent bench checkpoint` and
-bench/peers/checkpoint_peers.py with PyTorch and tf_keras, in the same venvs). A partial run never writes the repository's
+bench/peers/checkpoint_peers.py with PyTorch and tf_keras, in the same venvs) and `distributed` (multi-worker
+training on Open MPI: `mpirun -np 2 descent bench train --model large --strategy multi-worker` with 1 thread
+per rank and with the default threads, Descent's 1-process 2-thread baseline, `mpirun -np 2 descent bench
+allreduce`, and bench/peers/distributed_peers.py: PyTorch DDP and TF MultiWorkerMirroredStrategy, for the
+peers in --peers). A partial run never writes the repository's
 BENCHMARKS.md or bench/results.jsonl: its report goes to --output (default
 .build-release/BENCHMARKS-<parts>.md) and its raw results beside it (.jsonl).
 
@@ -26,6 +30,7 @@ import platform
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -34,6 +39,9 @@ import time
 from report import BENCH, C_FLAGS, PARTS, REPO, report
 
 DESCENT = os.path.join(REPO, ".build-release", "release", "descent")
+# Part `distributed`: 2 ranks on the 2 cores (as root, Open MPI refuses to run without --allow-run-as-root).
+MPIRUN = ["mpirun", "--allow-run-as-root", "-np", "2"]
+DISTRIBUTED_TIMEOUT = 600  # seconds one command of part `distributed` may take before it is killed
 C_CEILING = os.path.join(REPO, ".build-release", "c_fused_update")
 SGD_MOMENTUM = '{"class_name": "SGD", "config": {"momentum": 0.9}}'
 PEERS = {
@@ -59,12 +67,14 @@ class Run:
         self.round = 0
         self.json_docs = None  # the JSON benchmark's temporary document directory
 
-    def json_lines(self, tag, argv, env=None):
-        """Runs argv, keeps its JSON lines (tagged), returns them."""
+    def json_lines(self, tag, argv, env=None, timeout=None):
+        """Runs argv, keeps its JSON lines (tagged), returns them. With `timeout` (seconds), a command still
+        running then is stopped (SIGTERM to its process group, SIGKILL 10 s later) and counts as failed; a
+        command that cannot start (missing program) counts as failed too."""
         line = " ".join(shlex.quote(a) for a in argv)
         log(f"$ {line}")
         start = time.time()
-        proc = subprocess.run(argv, text=True, capture_output=True, env=env, cwd=REPO)
+        proc = run_bounded(argv, env, timeout)
         seconds = time.time() - start
         self.commands.append((tag, line, seconds))
         rows = []
@@ -83,6 +93,51 @@ class Run:
             self.results.append((tag, r))
         log(f"  {len(rows)} results in {seconds:.1f}s")
         return rows
+
+
+def run_bounded(argv, env, timeout):
+    """subprocess.run's result for argv. With a timeout the command runs in its own process group, so that
+    stopping it reaches its children too (a launcher's workers; mpirun passes SIGTERM on to its ranks). A
+    timeout or a failure to start comes back as a CompletedProcess with a non-zero status and the reason at
+    the end of stderr."""
+    group = timeout is not None
+    try:
+        proc = subprocess.Popen(argv, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                stdin=subprocess.DEVNULL, env=env, cwd=REPO, start_new_session=group)
+    except OSError as e:
+        return subprocess.CompletedProcess(argv, 127, "", f"cannot run {argv[0]}: {e}")
+    try:
+        out, err = proc.communicate(timeout=timeout)
+        return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+    except subprocess.TimeoutExpired:
+        out, err = stop(proc, group)
+        return subprocess.CompletedProcess(argv, 124, out, err + f"\ntimed out after {timeout:g} s; stopped "
+                                           "(SIGTERM to its process group, then SIGKILL)")
+    finally:
+        if proc.poll() is None:  # an exception (Ctrl-C) while it ran
+            stop(proc, group)
+
+
+def stop(proc, group, grace=10):
+    """SIGTERM to proc (its process group when `group`), SIGKILL after `grace` seconds; its remaining output."""
+    out = err = ""
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig) if group else proc.send_signal(sig)
+        except ProcessLookupError:
+            pass
+        try:
+            out, err = proc.communicate(timeout=grace)
+            break
+        except subprocess.TimeoutExpired:
+            continue
+        except ValueError:  # its pipes were already closed
+            try:
+                proc.wait(timeout=grace)
+                break
+            except subprocess.TimeoutExpired:
+                continue
+    return out or "", err or ""
 
 
 def parse_parts(text):
@@ -150,6 +205,10 @@ def machine_info():
     except Exception:
         info["openblas"] = "?"
     info["python"] = platform.python_version()
+    try:
+        info["mpi"] = sh(["mpirun", "--version"]).splitlines()[0].strip()
+    except Exception:
+        info["mpi"] = "?"
     return info
 
 
@@ -240,6 +299,8 @@ def run_rounds(run, args, peers, pythons, have_c, versions):
                                          "torch" if peer == "torch" else "tf_keras", "--folder", folder])
             finally:
                 shutil.rmtree(folder, ignore_errors=True)
+        if "distributed" in args.only:
+            distributed_round(run, args, versions)
         if "json" in args.only:
             # Descent writes the documents and times them, then the same Python times json.loads on them.
             run.json_lines("descent-json", [DESCENT, "bench", "json", "--json", "--save-documents", run.json_docs])
@@ -251,6 +312,25 @@ def run_rounds(run, args, peers, pythons, have_c, versions):
                 versions["python-json"] = f"Python {meta['version']}, `json` {accel} its C accelerator (`{sys.executable}`)"
     if "optimizers" in args.only:
         head_to_head(run, args, pythons, have_c)
+
+
+def distributed_round(run, args, versions):
+    """One round of part `distributed`: Descent's 1-process baseline, Descent on 2 ranks (1 thread each, then
+    the default threads), the peers on 2 processes (and their 1-process baselines), Descent's allreduce."""
+    train = [DESCENT, "bench", "train", "--model", "large"]
+    t = DISTRIBUTED_TIMEOUT
+    run.json_lines("dist-descent-single", train + ["--threads", "2", "--json"], timeout=t)
+    run.json_lines("dist-descent-train-1t", MPIRUN + ["-x", "DESCENT_NUM_THREADS=1"] + train
+                   + ["--strategy", "multi-worker", "--json"], timeout=t)
+    for peer in [p for p in ("torch", "tf") if p in args.peers.split(",")]:
+        python = ensure_venv(args.venv_root, peer)
+        rows = run.json_lines(f"dist-{peer}", [python, os.path.join(BENCH, "peers", "distributed_peers.py"), peer],
+                              timeout=t)
+        version = next((r.get("version") for r in rows if r.get("bench") == "distributed"), None)
+        if version and peer not in versions:
+            versions[peer] = f"torch {version}" if peer == "torch" else version
+    run.json_lines("dist-descent-train", MPIRUN + train + ["--strategy", "multi-worker", "--json"], timeout=t)
+    run.json_lines("dist-descent-allreduce", MPIRUN + [DESCENT, "bench", "allreduce", "--json"], timeout=t)
 
 
 def optimizer_round(run, peers, pythons, have_c, versions):
