@@ -143,20 +143,60 @@ struct DistributedTrainTests {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? NSNumber)?.uint64Value
     }
 
-    @Test(arguments: [2, 3])
-    func workersWithAGlobalBatchEqualOneProcessWithThatBatch(_ ranks: Int) throws {
+    /// The JSON line `--json` prints last.
+    static func json(_ stdout: String) throws -> [String: Any] {
+        let line = try #require(stdout.split(separator: "\n").last)
+        return try #require(try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any])
+    }
+
+    /// (ranks, global batch): 1437 images in batches of 64 are 22 full batches and one of 29 (split 15/14,
+    /// or 10/10/9); in batches of 1436, one and a batch of 1 row, which two of three workers have no part of.
+    @Test(arguments: [(2, 64), (3, 64), (3, 1436)])
+    func workersWithAGlobalBatchEqualOneProcessWithThatBatch(_ ranks: Int, _ batch: Int) throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }
-        // 1437 images in global batches of 64: 22 full batches and one of 29 (split 15/14, or 10/10/9).
-        let common = ["train", "--quiet", "--epochs", "2", "--hidden", "32", "--batch-size", "64", "--seed", "7"]
+        let common = ["train", "--quiet", "--json", "--epochs", "2", "--hidden", "32", "--batch-size", "\(batch)", "--seed", "7"]
         let single = dir.appendingPathComponent("single.h5").path, multi = dir.appendingPathComponent("multi.h5").path
         let r = try CLI.run(common + ["--save", single])
-        #expect(r.status == 0, "\(r.stderr)")
+        try #require(r.status == 0, "\(r.stderr)")
         let job = try MPIRun.run(ranks: ranks, common + ["--strategy", "multi-worker", "--save", multi])
         try #require(job.status == 0 && !job.timedOut, "mpirun -np \(ranks): status \(job.status)\n\(job.stderr)")
         let difference = Self.relativeDifference(try Self.weights(single), try Self.weights(multi))
         #expect(difference < 1e-6, "\(ranks) workers end \(difference) (relative) from one process")
-        #expect(difference > 0 || ranks == 1, "the run was not distributed (bit-identical to one process)")
+        #expect(difference > 0, "the run was not distributed (bit-identical to one process)")
+        // The logs (reduced across workers) are the one process's, up to rounding.
+        let one = try Self.json(r.stdout), many = try Self.json(job.stdout)
+        for key in ["loss", "accuracy", "val_loss", "val_accuracy"] {
+            let a = try #require(one[key] as? [Double]), b = try #require(many[key] as? [Double])
+            #expect(a.count == 2 && b.count == 2 && zip(a, b).allSatisfy { abs($0 - $1) <= 1e-5 * max(1, abs($0)) }, "\(key): \(a) vs \(b)")
+        }
+        for key in ["test_loss", "test_accuracy"] {
+            let a = try #require(one[key] as? Double), b = try #require(many[key] as? Double)
+            #expect(abs(a - b) <= 1e-5 * max(1, abs(a)), "\(key): \(a) vs \(b)")
+        }
+    }
+
+    @Test func everyWorkerStartsFromTheChiefsModelAndShufflesWithItsSeed() throws {
+        // MPMD: rank 1 loads another model (other weights and Adam state) and has another --seed. fit
+        // broadcasts the chief's weights, optimizer state and shuffle seed, so the job equals one process
+        // continuing the chief's model with the chief's seed.
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        func path(_ name: String) -> String { dir.appendingPathComponent(name).path }
+        for (seed, name) in [("7", "a.h5"), ("8", "b.h5")] {
+            let r = try CLI.run(["train", "--quiet", "--epochs", "1", "--hidden", "32", "--seed", seed, "--save", path(name)])
+            try #require(r.status == 0, "\(r.stderr)")
+        }
+        let common = ["train", "--quiet", "--epochs", "1", "--batch-size", "64"]
+        let r = try CLI.run(common + ["--load", path("a.h5"), "--seed", "7", "--save", path("single.h5")])
+        try #require(r.status == 0, "\(r.stderr)")
+        let multi = common + ["--strategy", "multi-worker"]
+        let job = try MPIRun.run(ranks: 1, multi + ["--load", path("a.h5"), "--seed", "7", "--save", path("multi0.h5")],
+                                 extra: [":", "-np", "1", CLI.executable.path] + multi + ["--load", path("b.h5"), "--seed", "8", "--save", path("multi1.h5")])
+        try #require(job.status == 0 && !job.timedOut, "status \(job.status)\n\(job.stderr)")
+        let difference = Self.relativeDifference(try Self.weights(path("single.h5")), try Self.weights(path("multi0.h5")))
+        #expect(difference < 1e-6, "the job ends \(difference) (relative) from one process continuing the chief's model")
+        #expect(!FileManager.default.fileExists(atPath: path("multi1.h5")))
     }
 
     @Test func theChiefAlonePrintsAndWrites() throws {
@@ -249,5 +289,27 @@ struct DistributedTrainTests {
         let job = try MPIRun.run(ranks: 2, ["distributed-check", "auto-reduction"], timeout: 60)
         #expect(!job.timedOut && job.status != 0, "status \(job.status)")
         #expect(job.stderr.contains("LossReduction.sum") && job.stderr.contains("computeAverageLoss"), "\(job.stderr)")
+    }
+}
+
+/// `--strategy` without mpirun: one program runs with or without it.
+@Suite struct TrainStrategyOptionTests {
+    @Test func multiWorkerWithoutMPIRunIsTheOneProcessRun() throws {
+        let dir = try DistributedTrainTests.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let common = ["train", "--quiet", "--epochs", "1", "--hidden", "16", "--seed", "2"]
+        let a = dir.appendingPathComponent("a.h5").path, b = dir.appendingPathComponent("b.h5").path
+        var r = try CLI.run(common + ["--save", a])
+        #expect(r.status == 0, "\(r.stderr)")
+        r = try CLI.run(common + ["--strategy", "multi-worker", "--save", b])
+        #expect(r.status == 0, "\(r.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: a)) == Data(contentsOf: URL(fileURLWithPath: b)),
+                "one multi-worker replica must train exactly as the default strategy")
+    }
+
+    @Test func anUnknownStrategyExitsWithStatus2() throws {
+        let r = try CLI.run(["train", "--strategy", "mirrored"])
+        #expect(r.status == 2)
+        #expect(r.stderr.hasPrefix("error: ") && r.stderr.contains("--strategy"), "\(r.stderr)")
     }
 }

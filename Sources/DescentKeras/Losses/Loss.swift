@@ -5,7 +5,10 @@ import DescentTensor
 /// How a ``Loss`` reduces its weighted per-sample losses (Keras' `tf.keras.losses.Reduction`).
 ///
 /// Keras' default, `"auto"`, means `"sum_over_batch_size"` outside a distribution strategy; a config with
-/// `"reduction": "auto"` is read as ``sumOverBatchSize``.
+/// `"reduction": "auto"` is read as ``sumOverBatchSize``. Inside a strategy's scope (`Strategy.scope`),
+/// a loss on that default reduction may only be used by the built-in loops (`Sequential.fit`,
+/// `evaluate`, `trainStep`, which divide by the global batch size); called elsewhere it throws, as
+/// Keras raises: use ``sum`` or ``none`` with `computeAverageLoss` there.
 public enum LossReduction: String, Sendable, CaseIterable, CustomStringConvertible {
     /// `sum(w · loss) / size(w · loss)`: the sum divided by the number of elements of the weighted
     /// losses (not by the sum of the weights, and zero-weight elements are counted), 0 when there are none

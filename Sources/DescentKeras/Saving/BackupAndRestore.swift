@@ -46,6 +46,12 @@ struct FitResumePoint {
 /// ```swift
 /// try model.fit(x, y, epochs: 20, callbacks: [BackupAndRestore(backupDir: "backup")])
 /// ```
+///
+/// Under a strategy with several replicas (``Sequential/distributionStrategy``) the chief alone writes
+/// (and deletes) the file, which also holds every replica's random generators (`replica_random`, in
+/// rank order, gathered at each backup); every replica restores from the same file (one host or a
+/// shared filesystem), each taking its own generators, so that a killed job rerun with the same folder
+/// ends bit-identical to an uninterrupted one. Replicas that find different backups stop with an error.
 public final class BackupAndRestore: Callback {
     /// When backups are made.
     public enum SaveFrequency: Sendable, Equatable {

@@ -16,8 +16,12 @@ extension Sequential {
     /// (then everything is exactly the one-process code, with no collective).
     func inDistributionScope<R>(_ body: (Strategy?) throws -> R) throws -> R {
         let strategy = distributionStrategy
+        // The default strategy: no scope to enter, and the default reduction is allowed anyway (no
+        // `hasStrategy`); nothing is added to the one-process loops.
+        if strategy === Strategy.default { return try body(nil) }
         let replicated = strategy.numReplicasInSync > 1 ? strategy : nil
-        if strategy === Strategy.default || Strategy.currentScope === strategy {
+        if Strategy.currentScope === strategy {
+            if BuiltInTrainingLoop.isActive { return try body(replicated) }
             return try BuiltInTrainingLoop.run { try body(replicated) }
         }
         return try strategy.scope { try BuiltInTrainingLoop.run { try body(replicated) } }
