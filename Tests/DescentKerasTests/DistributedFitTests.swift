@@ -5,6 +5,7 @@ import DescentMPI
 import DescentOptimizers
 import DescentTensor
 import Foundation
+import Synchronization
 import Testing
 
 // Issue 11, items 3 and 4, in one process: `fit`/`evaluate`/`predict` under a strategy with one replica
@@ -187,5 +188,209 @@ import Testing
         // ...but the same loss object called by hand in the scope is not allowed.
         let loss = try #require(model.loss)
         #expect(throws: KerasError.self) { try strategy.scope { try loss(y, try model(x)) } }
+    }
+}
+
+// MARK: Several replicas in one process
+
+/// Where in-process replicas meet: every collective is one exchange of each replica's bytes.
+final class Rendezvous: @unchecked Sendable {
+    // @unchecked Sendable invariant: every mutable property is read and written under `condition`.
+    let size: Int
+    private let condition = NSCondition()
+    private var generation = 0
+    private var arrived = 0
+    private var payloads: [[UInt8]]
+    private var result: [[UInt8]] = []
+
+    init(size: Int) {
+        self.size = size
+        payloads = Array(repeating: [], count: size)
+    }
+
+    /// Every replica's `payload`, in rank order, once all of them have called (at most 60 s).
+    func exchange(_ rank: Int, _ payload: [UInt8]) -> [[UInt8]] {
+        condition.lock()
+        defer { condition.unlock() }
+        let mine = generation
+        payloads[rank] = payload
+        arrived += 1
+        if arrived == size {
+            result = payloads
+            arrived = 0
+            generation += 1
+            condition.broadcast()
+        } else {
+            let deadline = Date().addingTimeInterval(60)
+            while generation == mine {
+                precondition(condition.wait(until: deadline), "replica \(rank) waited 60 s in a collective: the replicas diverged")
+            }
+        }
+        return result
+    }
+}
+
+/// A ``Communicator`` between threads of one process (for tests): sums in rank order, as MPI's gives
+/// every rank the same bytes.
+final class ThreadCommunicator: Communicator, @unchecked Sendable {
+    // @unchecked Sendable: immutable; the rendezvous synchronizes.
+    let rank: Int
+    let rendezvous: Rendezvous
+    var size: Int { rendezvous.size }
+
+    init(rank: Int, _ rendezvous: Rendezvous) {
+        self.rank = rank
+        self.rendezvous = rendezvous
+    }
+
+    private func sums(_ send: UnsafeRawPointer, _ count: Int, _ dtype: DType) -> [UInt8] {
+        let all = rendezvous.exchange(rank, Array(UnsafeRawBufferPointer(start: send, count: count * dtype.byteSize)))
+        var out = all[0]
+        out.withUnsafeMutableBytes { o in
+            for part in all.dropFirst() {
+                part.withUnsafeBytes { p in
+                    for i in 0..<count {
+                        switch dtype {
+                        case .float32: o.storeBytes(of: o.load(fromByteOffset: 4 * i, as: Float.self) + p.load(fromByteOffset: 4 * i, as: Float.self), toByteOffset: 4 * i, as: Float.self)
+                        case .float64: o.storeBytes(of: o.load(fromByteOffset: 8 * i, as: Double.self) + p.load(fromByteOffset: 8 * i, as: Double.self), toByteOffset: 8 * i, as: Double.self)
+                        case .int64: o.storeBytes(of: o.load(fromByteOffset: 8 * i, as: Int64.self) &+ p.load(fromByteOffset: 8 * i, as: Int64.self), toByteOffset: 8 * i, as: Int64.self)
+                        }
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    func allReduceSum(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, count: Int, dtype: DType) {
+        let out = sums(send, count, dtype)
+        out.withUnsafeBytes { receive.copyMemory(from: $0.baseAddress!, byteCount: out.count) }
+    }
+
+    func reduceScatterSum(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, counts: [Int], dtype: DType) {
+        let out = sums(send, counts.reduce(0, +), dtype)
+        let start = counts[0..<rank].reduce(0, +) * dtype.byteSize
+        out.withUnsafeBytes { receive.copyMemory(from: $0.baseAddress! + start, byteCount: counts[rank] * dtype.byteSize) }
+    }
+
+    func allGather(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, byteCounts counts: [Int]) {
+        let joined = rendezvous.exchange(rank, Array(UnsafeRawBufferPointer(start: send, count: counts[rank]))).flatMap { $0 }
+        joined.withUnsafeBytes { if !joined.isEmpty { receive.copyMemory(from: $0.baseAddress!, byteCount: joined.count) } }
+    }
+
+    func allGather(_ value: Int) -> [Int] {
+        rendezvous.exchange(rank, withUnsafeBytes(of: value) { Array($0) }).map { $0.withUnsafeBytes { $0.load(as: Int.self) } }
+    }
+
+    func broadcast(_ buffer: UnsafeMutableRawPointer, byteCount: Int, root: Int) {
+        let mine = rank == root ? Array(UnsafeRawBufferPointer(start: buffer, count: byteCount)) : []
+        let all = rendezvous.exchange(rank, mine)
+        if rank != root { all[root].withUnsafeBytes { buffer.copyMemory(from: $0.baseAddress!, byteCount: byteCount) } }
+    }
+
+    func allReduce(_ values: [Double], max: Bool) -> [Double] {
+        let all = rendezvous.exchange(rank, values.withUnsafeBytes { Array($0) }).map { $0.withUnsafeBytes { Array($0.bindMemory(to: Double.self)) } }
+        return all.dropFirst().reduce(all[0]) { acc, v in zip(acc, v).map { max ? Swift.max($0, $1) : $0 + $1 } }
+    }
+
+    func barrier() { _ = rendezvous.exchange(rank, []) }
+
+    func abort(code: Int32) -> Never { fatalError("replica \(rank) aborted the job with status \(code)") }
+}
+
+/// Runs `body` on `count` replicas, one thread each, and returns their results in rank order.
+func onReplicas<R: Sendable>(_ count: Int, _ body: @escaping @Sendable (Strategy) throws -> R) throws -> [R] {
+    let rendezvous = Rendezvous(size: count)
+    let results = Mutex<[Result<R, any Error>?]>(Array(repeating: nil, count: count))
+    let group = DispatchGroup()
+    for rank in 0..<count {
+        group.enter()
+        let thread = Thread {
+            let strategy = Strategy(communicator: ThreadCommunicator(rank: rank, rendezvous))
+            let result = Result { try body(strategy) }
+            results.withLock { $0[rank] = result }
+            group.leave()
+        }
+        thread.stackSize = 8 << 20
+        thread.start()
+    }
+    group.wait()
+    return try results.withLock { $0 }.map { try $0!.get() }
+}
+
+@Suite struct InProcessReplicaTests {
+    /// What one replica (or one process) ends with.
+    struct Outcome: Sendable, Equatable {
+        var weights: [[Float]]
+        var history: [String: [Double]]
+        var scores: [Double]
+        var predictions: [Float]
+        /// The model's own forward pass on every sample, outside the loops.
+        var forward: [Float]
+    }
+
+    static func model() throws -> Sequential {
+        let model = Sequential([try Dense(10, activation: .relu, kernelInitializer: .glorotUniform(seed: 11), kernelRegularizer: .l2(0.01)),
+                                try Dense(3, kernelInitializer: .glorotUniform(seed: 12))])
+        model.compile(optimizer: try Adam(learningRate: 0.02), loss: SparseCategoricalCrossentropy(fromLogits: true),
+                      metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
+        return model
+    }
+
+    /// 70 samples, 14 held out for validation: 56 trained in batches of `batch`, and evaluated and
+    /// predicted in batches of `evaluationBatch`.
+    static func run(_ model: Sequential, batch: Int, evaluationBatch: Int) throws -> Outcome {
+        let (x, y) = try DistributedFitTests.data(seed: 8)
+        let history = try model.fit(x, y, batchSize: batch, epochs: 3, verbose: .silent, validationSplit: 0.2, seed: 5)
+        let scores = try model.evaluate(x, y, batchSize: evaluationBatch).map(\.1)
+        let predictions = try model.predict(x, batchSize: evaluationBatch).scalars(as: Float.self)
+        return Outcome(weights: try model.weights.map { try $0.untrackedValue.scalars(as: Float.self) }, history: history.history,
+                       scores: scores, predictions: predictions, forward: try model(x).scalars(as: Float.self))
+    }
+
+    static func close(_ a: [Float], _ b: [Float], _ tolerance: Float) -> Bool {
+        let scale = a.map { abs($0) }.max() ?? 0
+        return a.count == b.count && zip(a, b).allSatisfy { abs($0 - $1) <= tolerance * Swift.max(1, scale) }
+    }
+
+    /// (replicas, batch, evaluation batch): last batches of 8 (3/3/2) and 7; with 11 and 23, last
+    /// batches of 1 row, of which two of three replicas have no part.
+    @Test(arguments: [(2, 12, 9), (3, 12, 9), (3, 11, 23)])
+    func replicasInOneProcessEqualOneProcessAndEachOther(_ count: Int, _ batch: Int, _ evaluationBatch: Int) throws {
+        let single = try Self.run(try Self.model(), batch: batch, evaluationBatch: evaluationBatch)
+        let replicas = try onReplicas(count) { strategy in
+            try strategy.scope { try Self.run(try Self.model(), batch: batch, evaluationBatch: evaluationBatch) }
+        }
+        for r in replicas.dropFirst() { #expect(r == replicas[0], "every replica ends with the same weights, logs and outputs") }
+        let multi = replicas[0]
+        for (a, b) in zip(single.weights, multi.weights) { #expect(Self.close(a, b, 1e-5), "weights") }
+        for (key, values) in single.history {
+            let other = multi.history[key] ?? []
+            #expect(values.count == other.count && zip(values, other).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(key): \(values) vs \(other)")
+        }
+        #expect(zip(single.scores, multi.scores).allSatisfy { abs($0 - $1) <= 1e-5 }, "\(single.scores) vs \(multi.scores)")
+        // predict puts every replica's parts back in sample order: the model's own forward pass.
+        #expect(Self.close(multi.forward, multi.predictions, 1e-6), "predict's rows are not in sample order")
+    }
+
+    @Test func aCallbackStoppingOneReplicaStopsThemAll() throws {
+        // Replica 1 alone sets stopTraining after its third batch (a callback that decides differently on
+        // one replica): every replica ends the epoch there, with the same weights, instead of the others
+        // waiting for it in the next step's collectives.
+        let outcomes = try onReplicas(2) { strategy -> ([Int], [[Float]]) in
+            try strategy.scope {
+                let model = try Self.model()
+                let (x, y) = try DistributedFitTests.data(seed: 8)
+                var batches = 0
+                let stopper = LambdaCallback(onTrainBatchEnd: { _, _, model in
+                    batches += 1
+                    if strategy.replicaID == 1 && batches == 3 { model.stopTraining = true }
+                })
+                let history = try model.fit(x, y, batchSize: 10, epochs: 4, verbose: .silent, callbacks: [stopper], seed: 1)
+                return ([batches] + history.epochs, try model.weights.map { try $0.untrackedValue.scalars(as: Float.self) })
+            }
+        }
+        #expect(outcomes[0].0 == [3, 0] && outcomes[1].0 == [3, 0], "\(outcomes.map(\.0))")
+        #expect(outcomes[0].1 == outcomes[1].1)
     }
 }
