@@ -285,6 +285,21 @@ struct DistributedTrainTests {
         #expect(a == b, "the resumed multi-worker run's model differs from the uninterrupted run's (killed \(killed) times)")
     }
 
+    @Test func anErrorOnTheChiefAloneEndsTheJob() throws {
+        // Only the chief writes the backup; it cannot (the folder would be inside a regular file), throws,
+        // and the job ends at once although rank 1 is waiting for it in a collective.
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let file = dir.appendingPathComponent("plain-file")
+        try Data("x".utf8).write(to: file)
+        let start = Date()
+        let job = try MPIRun.run(ranks: 2, ["train", "--quiet", "--epochs", "3", "--hidden", "16", "--strategy", "multi-worker",
+                                            "--backup-dir", file.appendingPathComponent("backup").path, "--backup-steps", "3"], timeout: 60)
+        #expect(!job.timedOut && job.status != 0, "status \(job.status)")
+        #expect(Date().timeIntervalSince(start) < 30)
+        #expect(job.stderr.contains("cannot create the backup folder") && job.stderr.contains("plain-file"), "\(job.stderr)")
+    }
+
     @Test func aDefaultReductionLossInACustomLoopEndsTheJob() throws {
         let job = try MPIRun.run(ranks: 2, ["distributed-check", "auto-reduction"], timeout: 60)
         #expect(!job.timedOut && job.status != 0, "status \(job.status)")

@@ -393,4 +393,28 @@ func onReplicas<R: Sendable>(_ count: Int, _ body: @escaping @Sendable (Strategy
         #expect(outcomes[0].0 == [3, 0] && outcomes[1].0 == [3, 0], "\(outcomes.map(\.0))")
         #expect(outcomes[0].1 == outcomes[1].1)
     }
+
+    @Test func onlyTheChiefPrintsAndWritesCheckpoints() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("descent-replicas-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        // Each replica is given its own file names and output, so that a write by replica 1 would show.
+        let outcomes = try onReplicas(2) { strategy -> (String, [String]) in
+            try strategy.scope {
+                let model = try Self.model()
+                let (x, y) = try DistributedFitTests.data(seed: 8)
+                let printed = Mutex("")
+                let checkpoint = ModelCheckpoint(filePath: dir.appendingPathComponent("r\(strategy.replicaID)-{epoch:02d}.h5").path,
+                                                 monitor: "loss", saveWeightsOnly: true)
+                try model.fit(x, y, batchSize: 10, epochs: 2, callbacks: [checkpoint], seed: 1,
+                              output: { text in printed.withLock { $0 += text } })
+                return (printed.withLock { $0 }, checkpoint.savedFiles)
+            }
+        }
+        #expect(outcomes[0].0.contains("Epoch 2/2") && outcomes[0].0.contains("loss:"), "\(outcomes[0].0)")
+        #expect(outcomes[1].0.isEmpty, "replica 1 printed: \(outcomes[1].0)")
+        #expect(outcomes[0].1.count == 2 && outcomes[1].1.count == 2)
+        for path in outcomes[0].1 { #expect(FileManager.default.fileExists(atPath: path), "\(path)") }
+        for path in outcomes[1].1 { #expect(!FileManager.default.fileExists(atPath: path), "replica 1 wrote \(path)") }
+    }
 }

@@ -160,7 +160,13 @@ public final class BackupAndRestore: Callback {
         }
         state["callbacks"] = .array(states)
         root.setAttribute("descent_training_state", .string(JSONValue.object(state).serialized))
-        try FileManager.default.createDirectory(atPath: backupDir, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: backupDir, withIntermediateDirectories: true)
+        } catch {
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey].flatMap { $0 as? any Error }
+            let reason = underlying.map { ($0 as NSError).localizedDescription } ?? "\(error)"
+            throw TrainingError.invalidArgument("BackupAndRestore: cannot create the backup folder \(backupDir): \(reason)")
+        }
         try root.write(to: backupPath)
         backupsMade += 1
     }
