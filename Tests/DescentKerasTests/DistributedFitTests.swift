@@ -329,18 +329,35 @@ func onReplicas<R: Sendable>(_ count: Int, _ body: @escaping @Sendable (Strategy
         var forward: [Float]
     }
 
-    static func model() throws -> Sequential {
-        let model = Sequential([try Dense(10, activation: .relu, kernelInitializer: .glorotUniform(seed: 11), kernelRegularizer: .l2(0.01)),
-                                try Dense(3, kernelInitializer: .glorotUniform(seed: 12))])
-        model.compile(optimizer: try Adam(learningRate: 0.02), loss: SparseCategoricalCrossentropy(fromLogits: true),
+    /// The models trained: an MLP with an L2 penalty (Adam), the same with a global-norm clip (applied
+    /// to the summed gradients), an Embedding model (sparse gradients, all-gathered).
+    enum Variant: String, Sendable, CaseIterable {
+        case dense, clipped, embedding
+    }
+
+    static func model(_ variant: Variant = .dense) throws -> Sequential {
+        let first: Layer = variant == .embedding
+            ? try Embedding(inputDim: 20, outputDim: 4, embeddingsInitializer: .randomUniform(seed: 13))
+            : try Dense(10, activation: .relu, kernelInitializer: .glorotUniform(seed: 11), kernelRegularizer: .l2(0.01))
+        let model = Sequential([first] + (variant == .embedding ? [Flatten()] : []) + [try Dense(3, kernelInitializer: .glorotUniform(seed: 12))])
+        let optimizer = variant == .clipped ? try Adam(learningRate: 0.02, globalClipnorm: 0.05) : try Adam(learningRate: 0.02)
+        model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true),
                       metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
         return model
     }
 
+    /// 70 samples (5 features, or 3 indices below 20 for the Embedding model).
+    static func data(_ variant: Variant) throws -> (Tensor, Tensor) {
+        let (x, y) = try DistributedFitTests.data(seed: 8)
+        guard variant == .embedding else { return (x, y) }
+        var g = SeededGenerator(seed: 6)
+        return (try Tensor((0..<210).map { _ in Int64(g.next() % 20) }).reshaped(to: [70, 3]), y)
+    }
+
     /// 70 samples, 14 held out for validation: 56 trained in batches of `batch`, and evaluated and
     /// predicted in batches of `evaluationBatch`.
-    static func run(_ model: Sequential, batch: Int, evaluationBatch: Int) throws -> Outcome {
-        let (x, y) = try DistributedFitTests.data(seed: 8)
+    static func run(_ model: Sequential, _ variant: Variant = .dense, batch: Int, evaluationBatch: Int) throws -> Outcome {
+        let (x, y) = try Self.data(variant)
         let history = try model.fit(x, y, batchSize: batch, epochs: 3, verbose: .silent, validationSplit: 0.2, seed: 5)
         let scores = try model.evaluate(x, y, batchSize: evaluationBatch).map(\.1)
         let predictions = try model.predict(x, batchSize: evaluationBatch).scalars(as: Float.self)
@@ -355,11 +372,12 @@ func onReplicas<R: Sendable>(_ count: Int, _ body: @escaping @Sendable (Strategy
 
     /// (replicas, batch, evaluation batch): last batches of 8 (3/3/2) and 7; with 11 and 23, last
     /// batches of 1 row, of which two of three replicas have no part.
-    @Test(arguments: [(2, 12, 9), (3, 12, 9), (3, 11, 23)])
-    func replicasInOneProcessEqualOneProcessAndEachOther(_ count: Int, _ batch: Int, _ evaluationBatch: Int) throws {
-        let single = try Self.run(try Self.model(), batch: batch, evaluationBatch: evaluationBatch)
+    @Test(arguments: Variant.allCases, [(2, 12, 9), (3, 12, 9), (3, 11, 23)])
+    func replicasInOneProcessEqualOneProcessAndEachOther(_ variant: Variant, _ sizes: (Int, Int, Int)) throws {
+        let (count, batch, evaluationBatch) = sizes
+        let single = try Self.run(try Self.model(variant), variant, batch: batch, evaluationBatch: evaluationBatch)
         let replicas = try onReplicas(count) { strategy in
-            try strategy.scope { try Self.run(try Self.model(), batch: batch, evaluationBatch: evaluationBatch) }
+            try strategy.scope { try Self.run(try Self.model(variant), variant, batch: batch, evaluationBatch: evaluationBatch) }
         }
         for r in replicas.dropFirst() { #expect(r == replicas[0], "every replica ends with the same weights, logs and outputs") }
         let multi = replicas[0]
