@@ -88,13 +88,14 @@ let package = Package(
         .testTarget(name: "DescentOptimizersTests", dependencies: ["DescentOptimizers", "DescentAutodiff", "DescentTensor"]),
         .testTarget(
             name: "DescentKerasTests",
-            dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor"]
+            dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor", "DescentDistribute", "DescentMPI"]
         ),
         .testTarget(
             name: "DescentDistributeTests",
             dependencies: ["DescentDistribute", "DescentMPI", "DescentOptimizers", "DescentKeras", "DescentAutodiff", "DescentTensor"]
         ),
         // Runs the built `descent` executable end to end (it is a dependency so it is built first).
-        .testTarget(name: "DescentCLITests", dependencies: ["descent"]),
+        // DescentKeras: to read the weights of the models the tests' runs save.
+        .testTarget(name: "DescentCLITests", dependencies: ["descent", "DescentKeras", "DescentTensor"]),
     ]
 )

@@ -137,7 +137,28 @@ func divergenceFailure(_ terminated: (epoch: Int, batch: Int, loss: Double), opt
         status: 1)
 }
 
+/// `--strategy`: how `descent train` distributes training.
+enum StrategyOption: String, ExpressibleByArgument, CaseIterable {
+    /// One process, no communication (Keras' default strategy).
+    case `default`
+    /// `MultiWorkerMirroredStrategy`: one replica per `mpirun` rank (one replica without `mpirun`).
+    case multiWorker = "multi-worker"
+
+    /// The strategy to train under.
+    func makeStrategy() -> Strategy {
+        switch self {
+        case .default: return Strategy.default
+        case .multiWorker: return MultiWorkerMirroredStrategy()
+        }
+    }
+}
+
 /// `descent train`: the main job, an MLP on the bundled digits.
+///
+/// `mpirun -np N descent train --strategy multi-worker` trains on N processes (Keras'
+/// `MultiWorkerMirroredStrategy`): `--batch-size` is the global batch, split across the workers; the
+/// chief (rank 0) alone prints and writes (`--save`, `--plot`, the backup of `--backup-dir`); every
+/// worker resumes from that backup.
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -145,6 +166,10 @@ struct TrainCommand: ParsableCommand {
         discussion: """
             Training stops as Keras' TerminateOnNaN does when the loss becomes NaN or infinite; the command \
             then exits with status 1, naming the epoch and batch. Invalid options exit with status 2.
+
+            Multi-worker: `mpirun -np N descent train --strategy multi-worker [--backup-dir DIR] [--save PATH]`. \
+            --batch-size is the global batch, split across the N workers; rank 0 alone prints and writes files; \
+            an error or a killed worker ends the whole job.
             """)
 
     @OptionGroup var model: ModelOptions
@@ -168,6 +193,8 @@ struct TrainCommand: ParsableCommand {
     var backupDir: String?
     @Option(parsing: .unconditional, help: "With --backup-dir, also back up every N batches.")
     var backupSteps: Int?
+    @Option(help: "default (one process) or multi-worker (one replica per mpirun rank: mpirun -np N descent train --strategy multi-worker; --batch-size is the global batch).")
+    var strategy: StrategyOption = .default
 
     static let defaultOptimizer = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
 
@@ -208,7 +235,11 @@ struct TrainCommand: ParsableCommand {
     }
 
     func run() throws {
-        let (network, optimizer) = try startingPoint()
+        let distribution = strategy.makeStrategy()
+        // Under the multi-worker strategy the model and optimizer are created in its scope (mirrored:
+        // every worker starts from rank 0's values); the chief alone prints and writes.
+        let (network, optimizer) = try distribution.scope { try startingPoint() }
+        let chief = distribution.isChief, quiet = self.quiet || !chief, json = self.json && chief
         if !quiet && !json { print(network.summary()) }
         // Keras prints TerminateOnNaN's message on standard output; with --json it goes to standard error,
         // so that the JSON line stays the last line of standard output.
@@ -216,7 +247,7 @@ struct TrainCommand: ParsableCommand {
         let backup = try backupDir.map { try BackupAndRestore(backupDir: $0, saveFreq: backupSteps.map { .steps($0) } ?? .epoch) }
         let result = try trainDigits(model: network, optimizer: optimizer, options: model,
                                      verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle, backup: backup)
-        if let save, result.terminated == nil {
+        if let save, result.terminated == nil, chief {
             try network.save(toFile: save)
             if !quiet && !json { print("Saved \(save)") }
         }
@@ -224,7 +255,7 @@ struct TrainCommand: ParsableCommand {
             print(String(format: "Test loss: %.4f - test accuracy: %.4f (%d epochs in %.2fs)",
                          result.testLoss, result.testAccuracy, result.history.epochs.count, result.seconds))
         }
-        if let plot {
+        if let plot, chief {
             let h = result.history
             let svg = SVGChart.render([
                 ChartPanel(title: "Loss", yLabel: "sparse categorical cross-entropy", series: [

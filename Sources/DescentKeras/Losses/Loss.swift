@@ -1,10 +1,14 @@
+import DescentDistribute
 import DescentOptimizers
 import DescentTensor
 
 /// How a ``Loss`` reduces its weighted per-sample losses (Keras' `tf.keras.losses.Reduction`).
 ///
 /// Keras' default, `"auto"`, means `"sum_over_batch_size"` outside a distribution strategy; a config with
-/// `"reduction": "auto"` is read as ``sumOverBatchSize``.
+/// `"reduction": "auto"` is read as ``sumOverBatchSize``. Inside a strategy's scope (`Strategy.scope`),
+/// a loss on that default reduction may only be used by the built-in loops (`Sequential.fit`,
+/// `evaluate`, `trainStep`, which divide by the global batch size); called elsewhere it throws, as
+/// Keras raises: use ``sum`` or ``none`` with `computeAverageLoss` there.
 public enum LossReduction: String, Sendable, CaseIterable, CustomStringConvertible {
     /// `sum(w · loss) / size(w · loss)`: the sum divided by the number of elements of the weighted
     /// losses (not by the sum of the weights, and zero-weight elements are counted), 0 when there are none
@@ -66,8 +70,12 @@ public protocol Loss: Sendable {
 
 extension Loss {
     /// The weighted, reduced loss: `computeWeightedLoss(call(yTrue, yPred), sampleWeight, reduction)`.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` for a loss on the default reduction
+    ///   (``LossReduction/sumOverBatchSize``, Keras' `AUTO`) called inside a distribution strategy's scope
+    ///   outside the built-in loops (see ``LossReduction/checkAllowedUnderStrategy(_:)``).
     public func callAsFunction(_ yTrue: Tensor, _ yPred: Tensor, sampleWeight: Tensor?) throws -> Tensor {
-        try Losses.computeWeightedLoss(call(yTrue, yPred), sampleWeight: sampleWeight, reduction: reduction)
+        if reduction == .sumOverBatchSize { try LossReduction.checkAllowedUnderStrategy(name) }
+        return try Losses.computeWeightedLoss(call(yTrue, yPred), sampleWeight: sampleWeight, reduction: reduction)
     }
 
     /// The reduced loss without sample weights.
@@ -80,6 +88,43 @@ extension Loss {
     public func serialize() -> JSONObject {
         ["module": "keras.losses", "class_name": .string(type(of: self).kerasClassName), "config": .object(config),
          "registered_name": .null]
+    }
+}
+
+/// Whether code runs inside Keras' built-in loops (`fit`, `evaluate`, `trainStep`), which scale a loss
+/// on the default reduction for the strategy themselves (tf-keras' `_allow_sum_over_batch_size`, which
+/// `compile` sets on the loss objects it wraps).
+enum BuiltInTrainingLoop {
+    /// True inside ``run(_:)`` on this task.
+    @TaskLocal static var isActive = false
+
+    /// Runs `body` as part of a built-in loop.
+    static func run<R>(_ body: () throws -> R) rethrows -> R {
+        try $isActive.withValue(true, operation: body)
+    }
+}
+
+extension LossReduction {
+    /// tf-keras' `Loss._get_reduction` rule: inside a distribution strategy's scope
+    /// (`Strategy.hasStrategy`, also with one replica), a loss on the default reduction
+    /// (``sumOverBatchSize``; Keras' `AUTO` reads as it) divides by the **local** batch size, which
+    /// scales the cross-replica sum of gradients by the number of replicas: it is an error outside the
+    /// built-in loops, which divide by the global batch size themselves.
+    ///
+    /// tf-keras 2.21 (`tf_keras/src/losses.py`, `Loss._get_reduction`) raises `ValueError` when
+    /// `not self._allow_sum_over_batch_size and tf.distribute.has_strategy()` and the reduction is
+    /// `AUTO` or `SUM_OVER_BATCH_SIZE`; `compile` (`compile_utils.LossesContainer`) sets
+    /// `_allow_sum_over_batch_size = True` on its losses. The message below is Keras' with Swift names.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming the loss.
+    static func checkAllowedUnderStrategy(_ lossName: String) throws {
+        guard Strategy.hasStrategy, !BuiltInTrainingLoop.isActive else { return }
+        throw KerasError.invalidArgument(
+            field: "reduction",
+            message: "loss '\(lossName)' uses the default reduction (sum_over_batch_size / auto) inside a distribution "
+                + "strategy's scope. Please use `LossReduction.sum` or `LossReduction.none` for loss reduction when "
+                + "losses are used with a distribution strategy (divide a `.none` loss by the global batch size with "
+                + "`computeAverageLoss(_:sampleWeight:globalBatchSize:)`), except for losses given to "
+                + "`Sequential.compile` for use by the built-in training loop `Sequential.fit`.")
     }
 }
 

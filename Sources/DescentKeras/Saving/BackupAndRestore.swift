@@ -1,4 +1,5 @@
 import DescentAutodiff
+import DescentDistribute
 import DescentHDF5
 @_spi(DescentInternals) import DescentOptimizers
 @_spi(DescentInternals) import DescentTensor
@@ -45,6 +46,12 @@ struct FitResumePoint {
 /// ```swift
 /// try model.fit(x, y, epochs: 20, callbacks: [BackupAndRestore(backupDir: "backup")])
 /// ```
+///
+/// Under a strategy with several replicas (``Sequential/distributionStrategy``) the chief alone writes
+/// (and deletes) the file, which also holds every replica's random generators (`replica_random`, in
+/// rank order, gathered at each backup); every replica restores from the same file (one host or a
+/// shared filesystem), each taking its own generators, so that a killed job rerun with the same folder
+/// ends bit-identical to an uninterrupted one. Replicas that find different backups stop with an error.
 public final class BackupAndRestore: Callback {
     /// When backups are made.
     public enum SaveFrequency: Sendable, Equatable {
@@ -76,18 +83,21 @@ public final class BackupAndRestore: Callback {
         self.deleteCheckpoint = deleteCheckpoint
     }
 
-    /// Deletes the backup of a finished run.
+    /// Deletes the backup of a finished run (with several replicas: the chief, which wrote it).
     public func onTrainEnd(model: Sequential) throws {
-        if deleteCheckpoint { unlink(backupPath) }
+        if deleteCheckpoint && model.distributionStrategy.isChief { unlink(backupPath) }
     }
 
     // MARK: Saving
 
     /// After batch `step` (1-based count of batches done in `epoch`): a backup every `n` batches.
+    /// `metricStates`: each metric's `(total, count)` summed over replicas (`nil`: one replica, read
+    /// from the metrics).
     func batchEnded(model: Sequential, callbacks: [Callback], epoch: Int, step: Int, steps: Int, epochStart: SeededGenerator,
-                    lossSum: Double, seen: Int) throws {
+                    lossSum: Double, seen: Int, metricStates: [(Double, Double)]? = nil) throws {
         guard case .steps(let n) = saveFreq, (epoch * steps + step) % n == 0, step < steps else { return }
-        try save(model: model, callbacks: callbacks, epoch: epoch, step: step, shuffle: epochStart, lossSum: lossSum, seen: seen)
+        try save(model: model, callbacks: callbacks, epoch: epoch, step: step, shuffle: epochStart, lossSum: lossSum, seen: seen,
+                 metricStates: metricStates)
     }
 
     /// After epoch `epoch` (0-based) ended: the next run starts at `epoch + 1` with `generator`.
@@ -97,22 +107,47 @@ public final class BackupAndRestore: Callback {
 
     static func hex(_ words: [UInt64]) -> JSONValue { .array(words.map { .string(String($0, radix: 16)) }) }
 
-    private func save(model: Sequential, callbacks: [Callback], epoch: Int, step: Int, shuffle: SeededGenerator,
-                      lossSum: Double, seen: Int) throws {
-        guard let optimizer = model.optimizer else { return }
-        let root = HDF5Group()
-        TFKerasHDF5.writeWeights(of: model, into: root.addGroup("model_weights"))
-        TFKerasHDF5.writeOptimizer(optimizer, into: root)
-        var state: JSONObject = ["version": 1, "epoch": .int(epoch), "step": .int(step), "shuffle": BackupAndRestore.hex(shuffle.state),
-                                 "global_random": BackupAndRestore.hex(GlobalRandom.state)]
+    /// The random state of this process: ``GlobalRandom`` and every Dropout layer's generator.
+    private static func randomState(of model: Sequential) -> JSONObject {
         var dropout = JSONObject()
         for (i, layer) in model.layers.enumerated() {
             if let d = layer as? Dropout { dropout[String(i)] = BackupAndRestore.hex(d.generatorState) }
         }
-        state["dropout"] = .object(dropout)
+        return ["global_random": BackupAndRestore.hex(GlobalRandom.state), "dropout": .object(dropout)]
+    }
+
+    /// Writes a backup. With several replicas every replica calls it (it gathers each replica's random
+    /// state, a collective) and the chief alone writes the file, with the weights (the same on every
+    /// replica), the shared state, and every replica's generators (`replica_random`, in rank order).
+    private func save(model: Sequential, callbacks: [Callback], epoch: Int, step: Int, shuffle: SeededGenerator,
+                      lossSum: Double, seen: Int, metricStates: [(Double, Double)]? = nil) throws {
+        guard let optimizer = model.optimizer else { return }
+        let strategy = model.distributionStrategy
+        var replicaRandom: [JSONValue]?
+        if strategy.numReplicasInSync > 1 {
+            let mine = Array(JSONValue.object(BackupAndRestore.randomState(of: model)).serialized.utf8)
+            let all = strategy.collectives.sync { strategy.communicator.allGather(bytes: mine) }
+            replicaRandom = try all.map { try JSONValue(parsing: String(decoding: $0, as: UTF8.self)) }
+            guard strategy.isChief else {
+                backupsMade += 1
+                return
+            }
+        }
+        let root = HDF5Group()
+        TFKerasHDF5.writeWeights(of: model, into: root.addGroup("model_weights"))
+        TFKerasHDF5.writeOptimizer(optimizer, into: root)
+        let random = BackupAndRestore.randomState(of: model)
+        var state: JSONObject = ["version": 1, "epoch": .int(epoch), "step": .int(step), "shuffle": BackupAndRestore.hex(shuffle.state),
+                                 "global_random": random["global_random"] ?? .null]
+        state["dropout"] = random["dropout"] ?? .object([:])
         state["loss_sum"] = .double(lossSum)
         state["seen"] = .int(seen)
-        state["metrics"] = .array(try model.metrics.map { m in .array([.double(try m.total.item()), .double(try m.count.item())]) })
+        if let metricStates {
+            state["metrics"] = .array(metricStates.map { .array([.double($0.0), .double($0.1)]) })
+        } else {
+            state["metrics"] = .array(try model.metrics.map { m in .array([.double(try m.total.item()), .double(try m.count.item())]) })
+        }
+        if let replicaRandom { state["replica_random"] = .array(replicaRandom) }
         state["learning_rate"] = optimizer.learningRate.numericValue.map { .double($0) } ?? .null
         let tensors = root.addGroup("descent_callback_tensors")
         var states: [JSONValue] = []
@@ -125,7 +160,13 @@ public final class BackupAndRestore: Callback {
         }
         state["callbacks"] = .array(states)
         root.setAttribute("descent_training_state", .string(JSONValue.object(state).serialized))
-        try FileManager.default.createDirectory(atPath: backupDir, withIntermediateDirectories: true)
+        do {
+            try FileManager.default.createDirectory(atPath: backupDir, withIntermediateDirectories: true)
+        } catch {
+            let underlying = (error as NSError).userInfo[NSUnderlyingErrorKey].flatMap { $0 as? any Error }
+            let reason = underlying.map { ($0 as NSError).localizedDescription } ?? "\(error)"
+            throw TrainingError.invalidArgument("BackupAndRestore: cannot create the backup folder \(backupDir): \(reason)")
+        }
         try root.write(to: backupPath)
         backupsMade += 1
     }
@@ -161,9 +202,18 @@ public final class BackupAndRestore: Callback {
             throw bad("epoch, step, seen or loss_sum is missing")
         }
         let shuffle = try words(state["shuffle"], "shuffle")
-        let global = try words(state["global_random"], "global_random")
+        // A multi-worker backup holds every replica's generators: this replica takes its own (replica r
+        // of a backup made by fewer replicas takes entry r mod their count).
+        var random = state
+        if let replicas = state["replica_random"]?.arrayValue, !replicas.isEmpty {
+            guard let mine = replicas[model.distributionStrategy.replicaID % replicas.count].objectValue else {
+                throw bad("replica_random is malformed")
+            }
+            random = mine
+        }
+        let global = try words(random["global_random"], "global_random")
         var dropouts: [(Dropout, SeededGenerator)] = []
-        let savedDropout = state["dropout"]?.objectValue ?? JSONObject()
+        let savedDropout = random["dropout"]?.objectValue ?? JSONObject()
         for (i, layer) in model.layers.enumerated() {
             guard let d = layer as? Dropout else { continue }
             dropouts.append((d, try words(savedDropout[String(i)], "dropout[\(i)]")))

@@ -1,3 +1,4 @@
+import DescentDistribute
 import DescentOptimizers
 import DescentTensor
 import Foundation
@@ -154,13 +155,16 @@ public final class LearningRateScheduler: Callback {
 /// `filePath` is a Python format string over the epoch (1-based, as Keras) and the epoch's logs, as
 /// Keras formats it: `"w.{epoch:02d}-{val_loss:.2f}.h5"` gives `w.03-0.41.h5`
 /// (``CheckpointFileName``). With `saveBestOnly`, a file is written only when `monitor` improves.
+///
+/// Under a strategy with several replicas (``Sequential/distributionStrategy``) only the chief replica
+/// writes; ``savedFiles`` lists the chief's files on every replica.
 public final class ModelCheckpoint: Callback {
     public let filePath: String
     public let monitor: String
     public let saveBestOnly: Bool
     public let saveWeightsOnly: Bool
     public let mode: MonitorMode
-    /// The files written, in order.
+    /// The files written (with several replicas: by the chief), in order.
     public private(set) var savedFiles: [String] = []
     private var best: Double?
 
@@ -194,7 +198,11 @@ public final class ModelCheckpoint: Callback {
             best = current
         }
         let path = try CheckpointFileName.format(filePath, epoch: epoch + 1, logs: logs)
-        if saveWeightsOnly { try model.saveWeights(toFile: path) } else { try model.save(toFile: path) }
+        // With several replicas only the chief writes (the weights are the same on every replica); every
+        // replica records the path, so that the callbacks' states stay the same.
+        if model.distributionStrategy.isChief {
+            if saveWeightsOnly { try model.saveWeights(toFile: path) } else { try model.save(toFile: path) }
+        }
         savedFiles.append(path)
     }
 }
@@ -225,7 +233,8 @@ public final class TerminateOnNaN: Callback {
     /// Keras' `on_batch_end`: stops training if `logs["loss"]` is NaN or infinite.
     public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws {
         guard let loss = logs["loss"], loss.isNaN || loss.isInfinite else { return }
-        write("Batch \(batch): Invalid loss, terminating training\n")
+        // The logs are the same on every replica: each one stops, the chief alone prints.
+        if model.distributionStrategy.isChief { write("Batch \(batch): Invalid loss, terminating training\n") }
         terminated = (epoch, batch, loss)
         model.stopTraining = true
     }

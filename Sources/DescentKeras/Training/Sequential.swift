@@ -1,4 +1,5 @@
 import DescentAutodiff
+import DescentDistribute
 import DescentOptimizers
 import DescentTensor
 import Foundation
@@ -53,10 +54,26 @@ public final class Sequential {
     /// `onEpochEnd` (EarlyStopping) it stops after the current epoch.
     public var stopTraining = false
 
-    /// A model of `layers`; a `nil` name becomes `"sequential"`, `"sequential_1"`, ...
+    /// The strategy of the scope the model was created in, `nil` outside every scope (or in the default
+    /// strategy's).
+    private let creationStrategy: Strategy?
+
+    /// The distribution strategy `fit`, `evaluate`, `predict` and ``trainStep(_:_:)`` run under (Keras'
+    /// `model.distribute_strategy`): the strategy whose ``Strategy/scope(_:)`` the model was created in,
+    /// or, for a model created outside every scope, ``Strategy/current`` at the time of the call.
+    ///
+    /// With more than one replica (`MultiWorkerMirroredStrategy` under `mpirun`), `fit`'s `batchSize` is
+    /// the **global** batch, split across replicas; gradients are summed across replicas while the
+    /// backward pass runs; metrics and logs are reduced across replicas (every replica sees the same);
+    /// only the chief replica prints. With one replica everything is exactly as without a strategy.
+    public var distributionStrategy: Strategy { creationStrategy ?? Strategy.current }
+
+    /// A model of `layers`; a `nil` name becomes `"sequential"`, `"sequential_1"`, ... Created inside a
+    /// strategy's scope, the model keeps that strategy (``distributionStrategy``).
     public init(_ layers: [Layer] = [], name: String? = nil) {
         self.layers = layers
         self.name = name ?? KerasNaming.uniqueName("sequential")
+        self.creationStrategy = Strategy.hasStrategy ? Strategy.current : nil
     }
 
     /// Appends a layer.
@@ -159,21 +176,21 @@ public final class Sequential {
     /// Metric names from the string `compile`, resolved against the first batch's shapes.
     var metricNames: [String] = []
 
-    private func resolveMetricNames(_ x: Tensor, _ y: Tensor) throws {
+    func resolveMetricNames(_ x: Tensor, _ y: Tensor) throws {
         guard !metricNames.isEmpty, x.rank >= 1, x.shape[0] > 0 else { return }
         let outputShape = try self(x.slice(rows: 0..<1)).shape
         metrics = try metricNames.map { try Metrics.compiled($0, yTrueShape: [1] + y.shape.dropFirst(), yPredShape: outputShape) }
         metricNames = []
     }
 
-    private func compiled() throws -> (Optimizer, any Loss) {
+    func compiled() throws -> (Optimizer, any Loss) {
         guard let optimizer, let loss else {
             throw TrainingError.notCompiled("model '\(name)' must be compiled (compile(optimizer:loss:metrics:)) before fit or evaluate")
         }
         return (optimizer, loss)
     }
 
-    private func checkData(_ x: Tensor, _ y: Tensor, _ what: String) throws {
+    func checkData(_ x: Tensor, _ y: Tensor, _ what: String) throws {
         guard x.rank >= 1, y.rank >= 1, x.shape[0] == y.shape[0] else {
             throw TrainingError.invalidArgument(
                 "\(what): x has shape \(x.shape) and y has shape \(y.shape); they need the same number of samples (first dimension)")
@@ -182,8 +199,26 @@ public final class Sequential {
 
     /// One optimization step on a batch (Keras' `train_step`): forward in training mode on a tape, the
     /// loss plus regularization, gradients, `applyGradients`. Returns the batch loss.
+    ///
+    /// Under a strategy with more than one replica (``distributionStrategy``), `x` and `y` are this
+    /// replica's part of a global batch of `x.shape[0] × numReplicasInSync` rows (equal parts, as
+    /// Keras assumes): the loss is scaled for the global batch and the gradients are summed across
+    /// replicas (see ``fit(_:_:batchSize:epochs:verbose:callbacks:validationSplit:validationData:shuffle:seed:initialEpoch:output:)``);
+    /// the returned loss is this replica's batch loss (its local mean plus regularization).
     @discardableResult
     public func trainStep(_ x: Tensor, _ y: Tensor) throws -> (loss: Double, predictions: Tensor) {
+        try inDistributionScope { strategy in
+            if let replicated = strategy {
+                let rows = x.rank == 0 ? 1 : x.shape[0]
+                let step = try replicaTrainStep(x, y, globalRows: rows * replicated.numReplicasInSync, strategy: replicated)
+                return (step.loss * Double(replicated.numReplicasInSync), step.predictions)
+            }
+            return try localTrainStep(x, y)
+        }
+    }
+
+    /// ``trainStep(_:_:)`` on one replica: today's step, with no collective.
+    func localTrainStep(_ x: Tensor, _ y: Tensor) throws -> (loss: Double, predictions: Tensor) {
         let (optimizer, loss) = try compiled()
         let tape = GradientTape()
         let (value, predictions) = try tape.record { () throws -> (Tensor, Tensor) in
@@ -196,164 +231,5 @@ public final class Sequential {
         let grads = try tape.gradient(of: value, wrt: variables)
         try optimizer.applyGradients(Array(zip(grads, variables)))
         return (try value.item(), predictions.untracked)
-    }
-
-    /// Trains for `epochs` epochs (Keras' `fit`).
-    ///
-    /// - Parameters:
-    ///   - batchSize: samples per step; the last batch of an epoch may be smaller.
-    ///   - validationSplit: the fraction of samples, taken from the end before shuffling, held out for
-    ///     validation (as Keras).
-    ///   - validationData: explicit validation inputs and labels (wins over `validationSplit`).
-    ///   - shuffle: reshuffle the training samples every epoch, with a generator seeded by `seed`
-    ///     (or one drawn from ``GlobalRandom``).
-    ///   - initialEpoch: the epoch to start at (Keras' `initial_epoch`): epochs `initialEpoch..<epochs`
-    ///     run, numbered as in the uninterrupted run. A ``BackupAndRestore`` among `callbacks` with a
-    ///     backup overrides it: the run resumes at the backup's epoch and batch.
-    /// - Returns: the metrics of every epoch.
-    @discardableResult
-    public func fit(_ x: Tensor, _ y: Tensor, batchSize: Int = 32, epochs: Int = 1, verbose: Verbosity = .progressBar,
-                    callbacks: [Callback] = [], validationSplit: Double = 0, validationData: (Tensor, Tensor)? = nil,
-                    shuffle: Bool = true, seed: UInt64? = nil, initialEpoch: Int = 0,
-                    output: ((String) -> Void)? = nil) throws -> History {
-        _ = try compiled()
-        try checkData(x, y, "fit")
-        try resolveMetricNames(x, y)
-        guard batchSize > 0 else { throw TrainingError.invalidArgument("fit: batchSize must be positive, got \(batchSize)") }
-        guard epochs >= 0 else { throw TrainingError.invalidArgument("fit: epochs must be >= 0, got \(epochs)") }
-        guard initialEpoch >= 0 else { throw TrainingError.invalidArgument("fit: initialEpoch must be >= 0, got \(initialEpoch)") }
-        guard validationSplit >= 0 && validationSplit < 1 else {
-            throw TrainingError.invalidArgument("fit: validationSplit must be in [0, 1), got \(validationSplit)")
-        }
-        var trainX = x, trainY = y
-        var validation = validationData
-        if let v = validation { try checkData(v.0, v.1, "fit validationData") }
-        if validation == nil && validationSplit > 0 {
-            let n = x.shape[0], split = Int(Double(n) * (1 - validationSplit))
-            guard split > 0 && split < n else {
-                throw TrainingError.invalidArgument("fit: validationSplit \(validationSplit) leaves no training or no validation samples of \(n)")
-            }
-            trainX = try x.slice(rows: 0..<split)
-            trainY = try y.slice(rows: 0..<split)
-            validation = (try x.slice(rows: split..<n), try y.slice(rows: split..<n))
-        }
-        let n = trainX.shape[0]
-        guard n > 0 else { throw TrainingError.invalidArgument("fit: no training samples") }
-        // Overflow-free for any positive batch size: a batch larger than the data is one batch (as Keras).
-        let steps = Sequential.batchCount(n, batchSize)
-        let history = History()
-        let all: [Callback] = callbacks + [history]
-        var generator = SeededGenerator(seed: seed ?? GlobalRandom.nextSeed())
-        let write = output ?? { print($0, terminator: "") }
-        stopTraining = false
-        let backup = callbacks.lazy.compactMap { $0 as? BackupAndRestore }.first
-        if backup != nil && builtInputShape == nil {
-            // A backup needs the weights to exist (the first batch would create them, in inference mode here).
-            _ = try self(trainX.slice(rows: 0..<1))
-        }
-        for c in all { try c.onTrainBegin(model: self) }
-        var resume = try backup?.restore(model: self, callbacks: callbacks)
-        if let resume { generator = resume.shuffle }
-        let firstEpoch = resume?.epoch ?? initialEpoch
-        for epoch in firstEpoch..<Swift.max(firstEpoch, epochs) {
-            for c in all { try c.onEpochBegin(epoch, model: self) }
-            let epochStart = generator
-            var order = Array(0..<n)
-            if shuffle { order.shuffle(using: &generator) }
-            for m in metrics { m.reset() }
-            var lossSum = 0.0, seen = 0, firstStep = 0
-            if let point = resume, point.step > 0 {
-                // Resuming inside this epoch: its first `step` batches ran before the backup.
-                firstStep = Swift.min(point.step, steps)
-                lossSum = point.lossSum
-                seen = point.seen
-                for (m, (total, count)) in zip(metrics, point.metrics) { m.restoreState(total: total, count: count) }
-                if let lr = point.learningRate, let optimizer { optimizer.learningRate = .number(lr) }
-            }
-            resume = nil
-            let bar = verbose == .silent ? nil : ProgressBar(total: steps, interactive: output == nil ? nil : false, write: write)
-            if verbose != .silent {
-                if bar?.interactive == true { write("Epoch \(epoch + 1)/\(epochs)\n") } else { write("Epoch \(epoch + 1)/\(epochs) - ") }
-            }
-            for step in firstStep..<steps {
-                let indices = Array(order[Sequential.batchRows(step, n, batchSize)])
-                let xb = try trainX.gather(indices), yb = try trainY.gather(indices)
-                let (batchLoss, predictions) = try trainStep(xb, yb)
-                lossSum += batchLoss * Double(indices.count)
-                seen += indices.count
-                for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
-                let logs = currentLogs(loss: lossSum / Double(seen))
-                bar?.update(step: step + 1, metrics: logs)
-                for c in all { try c.onTrainBatchEnd(step, logs: Logs(uniqueKeysWithValues: logs), model: self) }
-                try backup?.batchEnded(model: self, callbacks: callbacks, epoch: epoch, step: step + 1, steps: steps,
-                                       epochStart: epochStart, lossSum: lossSum, seen: seen)
-                // Keras: a callback's `stop_training` ends the epoch after this batch; validation and the
-                // epoch-end callbacks still run on the logs so far.
-                if stopTraining { break }
-            }
-            var logs = currentLogs(loss: lossSum / Double(seen))
-            if let (vx, vy) = validation {
-                let scores = try evaluate(vx, vy, batchSize: batchSize)
-                logs += scores.map { ("val_" + $0.0, $0.1) }
-            }
-            bar?.finish(metrics: logs)
-            for c in all { try c.onEpochEnd(epoch, logs: Logs(uniqueKeysWithValues: logs), model: self) }
-            try backup?.epochEnded(model: self, callbacks: callbacks, epoch: epoch, generator: generator)
-            if stopTraining { break }
-        }
-        for c in all { try c.onTrainEnd(model: self) }
-        return history
-    }
-
-    /// The number of batches of at most `batchSize` (> 0) rows in `count` rows, without overflow for any
-    /// `batchSize` (`(count + batchSize - 1) / batchSize` overflows for a huge one).
-    static func batchCount(_ count: Int, _ batchSize: Int) -> Int {
-        count / batchSize + (count % batchSize == 0 ? 0 : 1)
-    }
-
-    /// The rows of batch `batch` (< ``batchCount(_:_:)``): never computes `start + batchSize`, which
-    /// overflows for a huge batch size.
-    static func batchRows(_ batch: Int, _ count: Int, _ batchSize: Int) -> Range<Int> {
-        let start = batch * batchSize  // < count, since batch < batchCount
-        return start..<(start + Swift.min(batchSize, count - start))
-    }
-
-    private func currentLogs(loss: Double) -> [(String, Double)] {
-        [("loss", loss)] + metrics.map { ($0.name, (try? $0.result().item()) ?? .nan) }
-    }
-
-    /// The loss and metrics over a data set, in batches (Keras' `evaluate`), as ordered pairs
-    /// (`"loss"` first).
-    public func evaluate(_ x: Tensor, _ y: Tensor, batchSize: Int = 32) throws -> [(String, Double)] {
-        let (_, loss) = try compiled()
-        try checkData(x, y, "evaluate")
-        try resolveMetricNames(x, y)
-        guard batchSize > 0 else { throw TrainingError.invalidArgument("evaluate: batchSize must be positive, got \(batchSize)") }
-        let n = x.shape[0]
-        for m in metrics { m.reset() }
-        var lossSum = 0.0
-        for batch in 0..<Sequential.batchCount(n, batchSize) {
-            let rows = Sequential.batchRows(batch, n, batchSize)
-            let xb = try x.slice(rows: rows), yb = try y.slice(rows: rows)
-            let predictions = try self(xb, training: false)
-            var value = try loss(yb, predictions, sampleWeight: nil)
-            for penalty in try regularizationLosses() { value = try value + penalty }
-            lossSum += try value.item() * Double(rows.count)
-            for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
-        }
-        let result = [("loss", n > 0 ? lossSum / Double(n) : 0)] + metrics.map { ($0.name, (try? $0.result().item()) ?? .nan) }
-        for m in metrics { m.reset() }
-        return result
-    }
-
-    /// The model's outputs for `x`, computed in batches (Keras' `predict`).
-    public func predict(_ x: Tensor, batchSize: Int = 32) throws -> Tensor {
-        guard batchSize > 0 else { throw TrainingError.invalidArgument("predict: batchSize must be positive, got \(batchSize)") }
-        guard x.rank >= 1, x.shape[0] > 0 else { throw TrainingError.invalidArgument("predict: x has no samples (shape \(x.shape))") }
-        var outputs: [Tensor] = []
-        for batch in 0..<Sequential.batchCount(x.shape[0], batchSize) {
-            outputs.append(try self(x.slice(rows: Sequential.batchRows(batch, x.shape[0], batchSize)), training: false).untracked)
-        }
-        return try Tensor.concat(outputs, axis: 0)
     }
 }

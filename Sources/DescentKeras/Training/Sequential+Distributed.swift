@@ -1,0 +1,234 @@
+import DescentAutodiff
+import DescentDistribute
+import DescentOptimizers
+import DescentTensor
+import Foundation
+
+// The replica side of the built-in loops under a strategy with several replicas (Keras' behaviour under
+// `MultiWorkerMirroredStrategy`): each replica takes its near-equal part of every global batch, scales
+// its loss for the global batch, sums gradients across replicas while the backward pass runs, and
+// reduces its metrics with the others. Every collective here is issued by every replica in the same
+// order (the loops run the same steps on every replica, including a replica whose part is empty).
+
+extension Sequential {
+    /// Runs `body` in ``distributionStrategy``'s scope, as a built-in loop (a loss on the default
+    /// reduction is allowed); `body` gets the strategy when it has more than one replica, else `nil`
+    /// (then everything is exactly the one-process code, with no collective).
+    func inDistributionScope<R>(_ body: (Strategy?) throws -> R) throws -> R {
+        let strategy = distributionStrategy
+        // The default strategy: no scope to enter, and the default reduction is allowed anyway (no
+        // `hasStrategy`); nothing is added to the one-process loops.
+        if strategy === Strategy.default { return try body(nil) }
+        let replicated = strategy.numReplicasInSync > 1 ? strategy : nil
+        if Strategy.currentScope === strategy {
+            if BuiltInTrainingLoop.isActive { return try body(replicated) }
+            return try BuiltInTrainingLoop.run { try body(replicated) }
+        }
+        return try strategy.scope { try BuiltInTrainingLoop.run { try body(replicated) } }
+    }
+
+    /// The part of a global batch's `rows` that belongs to `replica` of `replicas`: near-equal
+    /// consecutive parts, the first `rows.count mod replicas` one row longer (as ``DistributedDataset``
+    /// splits a batch); a part may be empty when the batch has fewer rows than replicas.
+    static func shardRows(_ rows: Range<Int>, replicas: Int, replica: Int) -> Range<Int> {
+        let (q, rem) = rows.count.quotientAndRemainder(dividingBy: replicas)
+        let lo = rows.lowerBound + replica * q + Swift.min(replica, rem)
+        return lo..<(lo + q + (replica < rem ? 1 : 0))
+    }
+
+    /// The chief's `words` on every replica.
+    static func broadcastWords(_ words: [UInt64], strategy: Strategy) -> [UInt64] {
+        var result = words
+        guard !result.isEmpty else { return result }
+        result.withUnsafeMutableBytes { buffer in
+            strategy.collectives.sync {
+                strategy.communicator.broadcast(buffer.baseAddress!, byteCount: buffer.count, root: 0)
+            }
+        }
+        return result
+    }
+
+    /// One replica's part of a training step on a global batch of `globalRows` rows, of which `x` and
+    /// `y` are this replica's (possibly none): forward on a tape, the loss scaled for the global batch
+    /// (``replicaLoss(_:_:_:localRows:globalRows:)``) plus the regularization penalties divided by the
+    /// number of replicas (Keras' `scale_loss_for_distribution`), the gradients summed across replicas
+    /// by a ``GradientSynchronizer`` as the tape finishes them, then `applyGradients` without a second
+    /// sum (the optimizer still clips the summed gradients). Returns this replica's (scaled) loss: the
+    /// sum over replicas is the global batch's loss.
+    func replicaTrainStep(_ x: Tensor, _ y: Tensor, globalRows: Int, strategy: Strategy) throws -> (loss: Double, predictions: Tensor) {
+        let (optimizer, loss) = try compiled()
+        let localRows = x.rank == 0 ? 1 : x.shape[0]
+        let scale = 1.0 / Double(strategy.numReplicasInSync)
+        let tape = GradientTape()
+        let (value, predictions) = try tape.record { () throws -> (Tensor, Tensor) in
+            let predictions = try self(x, training: true)
+            var value = try Sequential.replicaLoss(loss, y, predictions, localRows: localRows, globalRows: globalRows)
+            for penalty in try regularizationLosses() { value = try value + penalty * scale }
+            return (value, predictions)
+        }
+        let variables = trainableWeights
+        let synchronizer = try GradientSynchronizer(strategy: strategy, variables: variables)
+        let local = try tape.gradient(of: value, wrt: variables, onReady: synchronizer.gradientReady)
+        let summed = try synchronizer.finish(local)
+        try optimizer.applyGradients(Array(zip(summed, variables)), experimentalAggregateGradients: false)
+        return (try value.item(), predictions.untracked)
+    }
+
+    /// This replica's loss for its `localRows` rows of a global batch of `globalRows`:
+    /// - the default reduction (``LossReduction/sumOverBatchSize``): `Σ losses / (size(losses) ·
+    ///   globalRows / localRows)`, i.e. the sum over this replica's examples divided by the global
+    ///   batch's element count, so that the sum over replicas is the mean over the global batch (Keras
+    ///   divides the local mean by the number of replicas, which is the same with equal parts);
+    /// - ``LossReduction/sum`` and ``LossReduction/none``: the loss as it is (sums add up across replicas).
+    ///
+    /// An empty part gives `0 · Σ predictions`: zero, but on the tape, so that this replica reports the
+    /// same gradients (zeros) as the others and takes part in every collective.
+    static func replicaLoss(_ loss: any Loss, _ y: Tensor, _ predictions: Tensor, localRows: Int, globalRows: Int) throws -> Tensor {
+        guard localRows > 0 else { return try predictions.sum() * 0.0 }
+        switch loss.reduction {
+        case .sumOverBatchSize:
+            let losses = try loss.call(y, predictions)
+            let count = losses.scalarCount
+            guard count > 0 else { return try predictions.sum() * 0.0 }
+            return try losses.sum() / (Double(count) * Double(globalRows) / Double(localRows))
+        case .sum, .none:
+            return try loss(y, predictions, sampleWeight: nil)
+        }
+    }
+
+    /// Each metric's `(total, count)` on this replica, after its loss: `[loss, total₀, count₀, ...]`.
+    private func replicaState(_ loss: Double) throws -> [Double] {
+        var values = [loss]
+        values.reserveCapacity(1 + 2 * metrics.count)
+        for m in metrics {
+            values.append(try m.total.item())
+            values.append(try m.count.item())
+        }
+        return values
+    }
+
+    /// The step's loss summed over replicas (the global batch's loss) and every metric's `(total,
+    /// count)` summed over replicas (in rank order: the same numbers on every replica).
+    func reduceAcrossReplicas(_ replicaLoss: Double, _ strategy: Strategy) throws -> (batchLoss: Double, metrics: [(Double, Double)]) {
+        let sums = strategy.reduce(.sum, try replicaState(replicaLoss))
+        return (sums[0], (0..<metrics.count).map { (sums[1 + 2 * $0], sums[2 + 2 * $0]) })
+    }
+
+    /// The logs from reduced metric states: `total / count` as ``Mean/result()`` computes it (in the
+    /// metric's dtype), 0 for no samples.
+    func replicaLogs(loss: Double, metricStates: [(Double, Double)]) -> [(String, Double)] {
+        [("loss", loss)] + zip(metrics, metricStates).map { m, state in
+            let (total, count) = state
+            let value = count == 0 ? 0 : m.dtype == .float32 ? Double(Float(total) / Float(count)) : total / count
+            return (m.name, value)
+        }
+    }
+
+    /// Throws unless every replica resumes at the same point: a backup folder that is not shared would
+    /// make the replicas run different steps (and wait for each other in different collectives).
+    static func checkSameResumePoint(_ point: FitResumePoint?, backup: BackupAndRestore?, strategy: Strategy) throws {
+        guard let backup else { return }
+        let mine: [Double] = point.map { [1, Double($0.epoch), Double($0.step)] } ?? [0, 0, 0]
+        let extremes = strategy.collectives.sync { strategy.communicator.allReduce(mine + mine.map { -$0 }, max: true) }
+        guard (0..<3).allSatisfy({ extremes[$0] == -extremes[$0 + 3] }) else {
+            let here = point.map { "epoch \($0.epoch), batch \($0.step)" } ?? "no backup"
+            throw TrainingError.invalidArgument(
+                "BackupAndRestore: the replicas found different backups in \(backup.backupDir) (replica \(strategy.replicaID): \(here)); "
+                    + "every worker must see the same folder (one host or a shared filesystem)")
+        }
+    }
+
+    /// The model is built the same way on every replica before a loop in which some replica may have no
+    /// rows (creating weights in a strategy's scope is a collective).
+    private func buildForReplicas(_ x: Tensor) throws {
+        if builtInputShape == nil && x.rank >= 1 && x.shape[0] > 0 { _ = try self(x.slice(rows: 0..<1)) }
+    }
+
+    /// `evaluate` on this replica's part of every batch, the loss sums, sample counts and metric states
+    /// reduced across replicas at the end.
+    func replicaEvaluate(_ x: Tensor, _ y: Tensor, batchSize: Int, loss: any Loss, strategy: Strategy) throws -> [(String, Double)] {
+        try buildForReplicas(x)
+        let n = x.shape[0]
+        for m in metrics { m.reset() }
+        var lossSum = 0.0
+        for batch in 0..<Sequential.batchCount(n, batchSize) {
+            let rows = Sequential.shardRows(Sequential.batchRows(batch, n, batchSize), replicas: strategy.numReplicasInSync,
+                                            replica: strategy.replicaID)
+            guard !rows.isEmpty else { continue }
+            let xb = try x.slice(rows: rows), yb = try y.slice(rows: rows)
+            let predictions = try self(xb, training: false)
+            var value = try loss(yb, predictions, sampleWeight: nil)
+            for penalty in try regularizationLosses() { value = try value + penalty }
+            lossSum += try value.item() * Double(rows.count)
+            for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
+        }
+        let (sum, states) = try reduceAcrossReplicas(lossSum, strategy)
+        for m in metrics { m.reset() }
+        return replicaLogs(loss: n > 0 ? sum / Double(n) : 0, metricStates: states)
+    }
+
+    /// `predict` on this replica's part of every batch; the parts are all-gathered and put back in order,
+    /// so every replica returns every output.
+    func replicaPredict(_ x: Tensor, batchSize: Int, strategy: Strategy) throws -> Tensor {
+        try buildForReplicas(x)
+        let n = x.shape[0], replicas = strategy.numReplicasInSync
+        let batches = Sequential.batchCount(n, batchSize)
+        func part(_ batch: Int, _ replica: Int) -> Range<Int> {
+            Sequential.shardRows(Sequential.batchRows(batch, n, batchSize), replicas: replicas, replica: replica)
+        }
+        var outputs: [Tensor] = []
+        for batch in 0..<batches where !part(batch, strategy.replicaID).isEmpty {
+            outputs.append(try self(x.slice(rows: part(batch, strategy.replicaID)), training: false).untracked)
+        }
+        // A replica with no rows at all still needs the shape and dtype of one output row.
+        let sample = try outputs.first ?? self(x.slice(rows: 0..<1), training: false).untracked
+        let rowShape = Array(sample.shape.dropFirst()), dtype = sample.dtype
+        let rowBytes = rowShape.reduce(1, *) * dtype.byteSize
+        var bytes: [UInt8] = []
+        if !outputs.isEmpty {
+            let local = try Tensor.concat(outputs, axis: 0)
+            bytes = try Sequential.rawBytes(of: local)
+        }
+        let parts = strategy.collectives.sync { strategy.communicator.allGather(bytes: bytes) }
+        guard parts.reduce(0, { $0 + $1.count }) == n * rowBytes else {
+            throw DistributionError.communication("predict: the replicas' outputs do not add up to \(n) rows of shape \(rowShape) (\(dtype))")
+        }
+        var joined: [UInt8] = []
+        joined.reserveCapacity(n * rowBytes)
+        var cursor = [Int](repeating: 0, count: replicas)
+        for batch in 0..<batches {
+            for r in 0..<replicas {
+                let count = part(batch, r).count * rowBytes
+                joined.append(contentsOf: parts[r][cursor[r]..<(cursor[r] + count)])
+                cursor[r] += count
+            }
+        }
+        return try Sequential.tensor(fromBytes: joined, shape: [n] + rowShape, dtype: dtype)
+    }
+
+    /// A tensor's elements as bytes, row-major.
+    static func rawBytes(of t: Tensor) throws -> [UInt8] {
+        switch t.dtype {
+        case .float32: return try t.withUnsafeBufferPointer(as: Float.self) { Array(UnsafeRawBufferPointer($0)) }
+        case .float64: return try t.withUnsafeBufferPointer(as: Double.self) { Array(UnsafeRawBufferPointer($0)) }
+        case .int64: return try t.withUnsafeBufferPointer(as: Int64.self) { Array(UnsafeRawBufferPointer($0)) }
+        }
+    }
+
+    /// The tensor whose elements are `bytes` (row-major).
+    static func tensor(fromBytes bytes: [UInt8], shape: [Int], dtype: DType) throws -> Tensor {
+        func load<T: TensorElement>(_: T.Type) throws -> Tensor {
+            let count = bytes.count / MemoryLayout<T>.stride
+            let scalars = [T](unsafeUninitializedCapacity: count) { buffer, initialized in
+                bytes.withUnsafeBytes { UnsafeMutableRawBufferPointer(buffer).copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[0..<(count * MemoryLayout<T>.stride)])) }
+                initialized = count
+            }
+            return try Tensor(shape: shape, scalars: scalars)
+        }
+        switch dtype {
+        case .float32: return try load(Float.self)
+        case .float64: return try load(Double.self)
+        case .int64: return try load(Int64.self)
+        }
+    }
+}
