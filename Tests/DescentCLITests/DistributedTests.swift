@@ -7,7 +7,8 @@ import Testing
 // for dense and sparse gradients; N workers with global batch B equal one process with batch B; a
 // killed worker ends the job quickly.
 
-@Suite(.serialized) struct DistributedTests {
+@Suite(.serialized, .enabled(if: MPIRun.available, "mpirun is not installed (Debian: apt-get install openmpi-bin)"))
+struct DistributedTests {
     /// `rank R of N step S HASH` lines → [step: [rank: hash]].
     static func fingerprints(_ r: MPIRun.Result) -> [Int: [Int: String]] {
         var result: [Int: [Int: String]] = [:]

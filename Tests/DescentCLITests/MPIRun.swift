@@ -1,87 +1,114 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Launches `descent` under Open MPI's `mpirun` for the multi-worker tests (issue 11).
-///
-/// Runs as root are allowed through Open MPI's two environment variables; `-np 3` on this 2-core
-/// machine needs `--oversubscribe`. Every run has a time limit after which mpirun is killed (and the
-/// test fails), so a test can never hang in a collective.
+// The launcher of the multi-worker tests (issue 11): `mpirun -np N descent ...` with output to files
+// (a full pipe can never block a rank), one thread per rank, Open MPI's root variables when running as
+// root, `--oversubscribe` above 2 ranks, and a time limit after which every rank is killed (the test
+// fails), so no test can hang in a collective.
+
+/// Runs Open MPI's `mpirun` (Debian's openmpi-bin; CI installs it).
 enum MPIRun {
-    /// `mpirun`'s path, or `nil` when Open MPI is not installed (CI installs it: scripts/install-deps.sh).
-    static let mpirun: String? = ["/usr/bin/mpirun", "/usr/local/bin/mpirun"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    /// `mpirun` on the PATH, or `nil`.
+    static let executable: URL? = {
+        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"
+        for dir in path.split(separator: ":") {
+            let candidate = URL(fileURLWithPath: String(dir)).appendingPathComponent("mpirun")
+            if FileManager.default.isExecutableFile(atPath: candidate.path) { return candidate }
+        }
+        return nil
+    }()
 
+    static var available: Bool { executable != nil }
+
+    /// A started job: `mpirun` and where its output goes.
+    final class Job {
+        let process = Process()
+        let stdout: URL, stderr: URL
+        let started = Date()
+
+        /// Starts `mpirun -np ranks [--oversubscribe] descent arguments...` (`launch`: more mpirun options,
+        /// or an MPMD line after the first `descent` arguments).
+        init(ranks: Int, _ arguments: [String], extra: [String] = []) throws {
+            let dir = FileManager.default.temporaryDirectory
+            stdout = dir.appendingPathComponent("descent-mpi-\(UUID().uuidString).out")
+            stderr = dir.appendingPathComponent("descent-mpi-\(UUID().uuidString).err")
+            _ = FileManager.default.createFile(atPath: stdout.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: stderr.path, contents: nil)
+            guard let mpirun = MPIRun.executable else { throw CocoaError(.fileNoSuchFile, userInfo: [NSFilePathErrorKey: "mpirun"]) }
+            process.executableURL = mpirun
+            // As root, Open MPI refuses to start without both variables (or --allow-run-as-root).
+            var environment = ProcessInfo.processInfo.environment
+            if getuid() == 0 {
+                environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
+                environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
+            }
+            // One thread per rank: the ranks share the machine's cores.
+            environment["OPENBLAS_NUM_THREADS"] = "1"
+            environment["DESCENT_NUM_THREADS"] = "1"
+            process.environment = environment
+            let oversubscribe = ranks > 2 ? ["--oversubscribe"] : []
+            process.arguments = oversubscribe + ["-np", "\(ranks)", CLI.executable.path] + arguments + extra
+            process.standardOutput = try FileHandle(forWritingTo: stdout)
+            process.standardError = try FileHandle(forWritingTo: stderr)
+            process.standardInput = FileHandle.nullDevice
+            try process.run()
+        }
+
+        /// The ranks' processes (mpirun's children), once they exist.
+        func ranks(expected: Int, within seconds: Double = 20) -> [pid_t] {
+            let deadline = Date().addingTimeInterval(seconds)
+            while Date() < deadline {
+                let path = "/proc/\(process.processIdentifier)/task/\(process.processIdentifier)/children"
+                let pids = ((try? String(contentsOfFile: path, encoding: .utf8)) ?? "").split(separator: " ").compactMap { pid_t($0) }
+                if pids.count >= expected { return pids }
+                usleep(20_000)
+            }
+            return []
+        }
+
+        /// Waits for mpirun to exit; after `timeout` seconds the job is killed (and the test fails).
+        @discardableResult
+        func wait(timeout: Double) -> Result {
+            let deadline = Date().addingTimeInterval(timeout)
+            var timedOut = false
+            while process.isRunning {
+                if Date() > deadline {
+                    timedOut = true
+                    for pid in ranks(expected: 1, within: 0) { kill(pid, SIGKILL) }
+                    process.terminate()
+                    usleep(500_000)
+                    if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+                    break
+                }
+                usleep(20_000)
+            }
+            process.waitUntilExit()
+            let out = (try? String(contentsOf: stdout, encoding: .utf8)) ?? ""
+            let err = (try? String(contentsOf: stderr, encoding: .utf8)) ?? ""
+            try? FileManager.default.removeItem(at: stdout)
+            try? FileManager.default.removeItem(at: stderr)
+            return Result(status: process.terminationStatus, stdout: out, stderr: err, timedOut: timedOut,
+                          seconds: Date().timeIntervalSince(started))
+        }
+    }
+
+    /// How a job ended.
     struct Result {
         var status: Int32
         var stdout: String
         var stderr: String
-        var seconds: Double
         var timedOut: Bool
+        /// From the start of mpirun to its exit.
+        var seconds: Double
         /// The lines of `stdout` that start with `prefix`.
         func lines(_ prefix: String) -> [String] { stdout.split(separator: "\n").map(String.init).filter { $0.hasPrefix(prefix) } }
     }
 
-    /// Runs `mpirun -np ranks descent arguments...` and waits at most `timeout` seconds.
-    static func run(ranks: Int, _ arguments: [String], timeout: Double = 120, environment: [String: String] = [:],
-                    onStart: ((Process) -> Void)? = nil) throws -> Result {
-        guard let mpirun else { throw MPIMissing() }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: mpirun)
-        var flags = ["-np", "\(ranks)"]
-        if ranks > 2 { flags.append("--oversubscribe") }
-        // One thread per rank: 2 ranks fill the 2 cores.
-        flags += ["-x", "DESCENT_NUM_THREADS=1"]
-        for key in environment.keys.sorted() { flags += ["-x", key] }
-        process.arguments = flags + [CLI.executable.path] + arguments
-        var env = ProcessInfo.processInfo.environment
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        env["DESCENT_NUM_THREADS"] = "1"
-        for (k, v) in environment { env[k] = v }
-        process.environment = env
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        process.standardInput = FileHandle.nullDevice
-        let start = Date()
-        try process.run()
-        onStart?(process)
-        // Read both pipes on other threads so a full pipe never blocks mpirun.
-        let group = DispatchGroup()
-        let collected = OutputBox()
-        for (pipe, isOut) in [(out, true), (err, false)] {
-            group.enter()
-            DispatchQueue.global().async {
-                let data = pipe.fileHandleForReading.readDataToEndOfFile()
-                collected.set(data, isOut: isOut)
-                group.leave()
-            }
-        }
-        var timedOut = false
-        while process.isRunning {
-            if Date().timeIntervalSince(start) > timeout {
-                timedOut = true
-                process.terminate()
-                kill(process.processIdentifier, SIGKILL)
-                break
-            }
-            usleep(20_000)
-        }
-        process.waitUntilExit()
-        _ = group.wait(timeout: .now() + 10)
-        let (o, e) = collected.get()
-        return Result(status: process.terminationStatus, stdout: String(decoding: o, as: UTF8.self),
-                      stderr: String(decoding: e, as: UTF8.self), seconds: Date().timeIntervalSince(start), timedOut: timedOut)
-    }
-
-    struct MPIMissing: Error, CustomStringConvertible {
-        var description: String { "mpirun is not installed (Debian: openmpi-bin; scripts/install-deps.sh installs it)" }
-    }
-
-    /// Collects the two pipes' bytes from the reader threads.
-    final class OutputBox: @unchecked Sendable {
-        // @unchecked Sendable invariant: `out` and `err` are only accessed under `lock`.
-        private let lock = NSLock()
-        private var out = Data(), err = Data()
-        func set(_ data: Data, isOut: Bool) { lock.lock(); if isOut { out = data } else { err = data }; lock.unlock() }
-        func get() -> (Data, Data) { lock.lock(); defer { lock.unlock() }; return (out, err) }
+    /// Runs a job to its end (at most `timeout` seconds).
+    static func run(ranks: Int, _ arguments: [String], extra: [String] = [], timeout: Double = 120) throws -> Result {
+        try Job(ranks: ranks, arguments, extra: extra).wait(timeout: timeout)
     }
 }
+
