@@ -59,6 +59,9 @@ struct LearningRateUnavailable: Error {}
         #expect(more.owners == [1, 0] && more.loads == [18, 15])
         let three = ShardPartition.greedy(sizes: [1800, 300, 1500, 5], loads: [0, 0, 0])
         #expect(three.loads == [1800, 1500, 305])
+        // The large MLP 784→1024→1024→10: the 1024×1024 kernel alone is more than the others together.
+        let mlp = [784 * 1024, 1024, 1024 * 1024, 1024, 1024 * 10, 10]
+        #expect(ShardPartition.greedy(sizes: mlp, loads: [0, 0]).loads == [1_048_576, 815_114])
     }
 
     @Test func regionCollectivesCopyAcrossSpansAndCalls() throws {
@@ -108,6 +111,24 @@ struct LearningRateUnavailable: Error {}
         #expect(full[1].doubles == (try reference.slot(for: alone, named: "momentum")).untrackedValue.doubles)
         #expect(throws: OptimizerError.self) { try optimizer.slot(for: variables[1], named: "momentum") }
         #expect(try optimizer.slot(for: variables[0], named: "momentum").shape == [4])
+    }
+
+    @Test func preSummedGradientsAndCustomAggregatorsSkipTheReduceScatter() throws {
+        // `experimentalAggregateGradients: false`: the gradients are already summed (as after an
+        // overlapped all-reduce); a custom aggregator sees the whole list. Either way only owned
+        // variables are updated, and the others are gathered.
+        let tripled: GradientAggregator = { pairs in try pairs.map { g, v in (try g.map { .dense(try $0.denseValue * 3) }, v) } }
+        for (aggregator, aggregate, factor) in [(nil, false, 1.0), (tripled, true, 3.0)] as [(GradientAggregator?, Bool, Double)] {
+            let strategy = Strategy(communicator: SimulatedPeerCommunicator())
+            let variables = [Variable(Tensor([1, 2, 3, 4] as [Float]), name: "a"), Variable(Tensor([5, 6, 7] as [Float]), name: "b")]
+            let optimizer = try strategy.scope { try SGD(learningRate: 0.1, gradientAggregator: aggregator) }
+            try optimizer.setShardsStateAcrossReplicas(true)
+            let pairs: [(Gradient?, Variable)] = variables.map { (Gradient.dense(try! Tensor.ones(shape: $0.shape)), $0) }
+            try strategy.run { _ = try optimizer.applyGradients(pairs, experimentalAggregateGradients: aggregate) }
+            let expected = [1, 2, 3, 4].map { Double(Float($0) - Float(0.1) * Float(factor)) }
+            #expect(variables[0].untrackedValue.doubles == expected, "factor \(factor)")
+            #expect(variables[1].untrackedValue.doubles == [0, 0, 0])
+        }
     }
 
     @Test func setWeightsTakesTheFullListAndKeepsTheOwnedPart() throws {

@@ -114,6 +114,7 @@ extension Optimizer {
                 grads = step.grads
                 variables = step.variables
                 isLastList = step.isLastList
+                if let checked = step.summary { summary = checked }
                 shardedList = (sharding, step.fullList)
             } else if sumsAcrossReplicas {
                 grads = try strategy.sumGradients(grads, for: variables).map { $0! }

@@ -11,6 +11,8 @@ struct ShardedStep {
     var fullList: [Variable]
     /// Whether the owned list is the cached one of the last list (positional slot caches apply).
     var isLastList: Bool
+    /// The check of the aggregator's pairs, when a custom aggregator ran.
+    var summary: PairsSummary?
 }
 
 extension Optimizer {
@@ -37,12 +39,13 @@ extension Optimizer {
                      sums: Bool, aggregates: Bool) throws -> ShardedStep {
         var grads = grads, variables = variables
         var isLastList = true
+        var summary: PairsSummary?
         if aggregates {
             let given = variables
             let pairs = try gradientAggregator(Array(zip(grads, variables))).compactMap { g, v in g.map { ($0, v) } }
             grads = pairs.map { $0.0 }
             variables = pairs.map { $0.1 }
-            _ = try validatePairs(grads, variables)
+            summary = try validatePairs(grads, variables)
             isLastList = Optimizer.sameVariables(variables, lastListIDs)
             if !isLastList { try checkTransformedVariables(variables, given: given) }
         }
@@ -58,7 +61,8 @@ extension Optimizer {
         if let c = globalClipnorm {
             ownedGrads = try clipByShardedGlobalNorm(ownedGrads, owned, variables, c, sharding)
         }
-        return ShardedStep(grads: ownedGrads, variables: owned.map { variables[$0] }, fullList: variables, isLastList: isLastList)
+        return ShardedStep(grads: ownedGrads, variables: owned.map { variables[$0] }, fullList: variables, isLastList: isLastList,
+                           summary: summary)
     }
 
     /// The positions of `variables` owned here; for the last list, cached with its waves (so the usual

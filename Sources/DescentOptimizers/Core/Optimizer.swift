@@ -26,6 +26,9 @@ public typealias GradientAggregator = ([(Gradient?, Variable)]) throws -> [(Grad
 ///    listed more than once is updated once per occurrence, in list order;
 /// 6. apply each variable's constraint after its dense update; then increment `iterations`.
 ///
+/// With sharded state (``setShardsStateAcrossReplicas(_:)``, ZeRO stage 1) each replica sums, clips and
+/// updates only the variables it owns, then gathers the others from their owners.
+///
 /// **Thread safety**: an optimizer is thread-compatible, not thread-safe (as in TensorFlow): use one
 /// optimizer from one thread at a time. Its kernels use all cores internally.
 ///
@@ -597,26 +600,5 @@ open class Optimizer {
 
     static func warn(_ message: String) {
         if let handler = warningSink.withLock({ $0 }) { handler(message) } else { printToStandardError("WARNING: " + message) }
-    }
-}
-
-/// How a slot (or weight) starts.
-public enum SlotInitializer: Sendable {
-    /// All zeros.
-    case zeros
-    /// All ones.
-    case ones
-    /// Every element `value`.
-    case constant(Double)
-    /// A given value (its shape wins over the requested one).
-    case value(Tensor)
-
-    func makeValue(shape: [Int], dtype: DType) throws -> Tensor {
-        switch self {
-        case .zeros: return try Tensor.zeros(shape: shape, dtype: dtype)
-        case .ones: return try Tensor.ones(shape: shape, dtype: dtype)
-        case .constant(let c): return try Tensor(repeating: c, shape: shape, dtype: dtype)
-        case .value(let t): return t.cast(to: dtype).untracked
-        }
     }
 }
