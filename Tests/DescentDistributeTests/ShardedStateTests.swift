@@ -131,6 +131,42 @@ struct LearningRateUnavailable: Error {}
         }
     }
 
+    @Test func float32AndFloat64VariablesShareOnePartition() throws {
+        // Two cases: rank 0 owns the float64 variable, or the float32 one (the largest goes first).
+        for (size64, size32) in [(5, 3), (2, 4)] {
+            let strategy = Strategy(communicator: SimulatedPeerCommunicator())
+            let wide = Variable(try Tensor(repeating: 1, shape: [size64], dtype: .float64), name: "wide")
+            let narrow = Variable(try Tensor(repeating: 1, shape: [size32], dtype: .float32), name: "narrow")
+            let optimizer = try strategy.scope { try SGD(learningRate: 0.25) }
+            try optimizer.setShardsStateAcrossReplicas(true)
+            let grads = [Gradient.dense(try Tensor(repeating: 1, shape: [size64], dtype: .float64)),
+                         Gradient.dense(try Tensor(repeating: 1, shape: [size32], dtype: .float32))]
+            try strategy.run { _ = try optimizer.applyGradients(grads, to: [wide, narrow]) }
+            let (owned, other) = size64 > size32 ? (wide, narrow) : (narrow, wide)
+            #expect(optimizer.owningReplica(of: owned) == 0 && optimizer.owningReplica(of: other) == 1)
+            #expect(owned.untrackedValue.doubles == Array(repeating: 0.5, count: owned.scalarCount))  // 1 - 0.25 · 2
+            #expect(other.untrackedValue.doubles == Array(repeating: 0, count: other.scalarCount))
+        }
+    }
+
+    @Test func aReplicaThatRecordedOnlyRemoteSlotsBuildsAgainAfterAFailedStep() throws {
+        // The failing step adds a variable owned by rank 1, so rank 0 records only a slot held there (no
+        // weight of its own): the retried step must still build the list again, or the variable would
+        // have no owner.
+        let (strategy, optimizer, variables) = try shardedSGD()
+        let grads = variables.map { Gradient.dense(try! Tensor.ones(shape: $0.shape)) }
+        try strategy.run { _ = try optimizer.applyGradients(Array(grads.prefix(1)), to: Array(variables.prefix(1))) }
+        let extra = Variable(Tensor([1, 1, 1, 1, 1] as [Float]), name: "extra")  // goes to rank 1 (load 0 < 4)
+        optimizer.learningRate = .closure { throw LearningRateUnavailable() }
+        #expect(throws: LearningRateUnavailable.self) {
+            try strategy.run { _ = try optimizer.applyGradients([grads[0], .dense(try Tensor.ones(shape: [5]))], to: [variables[0], extra]) }
+        }
+        #expect(optimizer.owningReplica(of: extra) == nil)
+        optimizer.learningRate = .number(0.1)
+        try strategy.run { _ = try optimizer.applyGradients([grads[0], .dense(try Tensor.ones(shape: [5]))], to: [variables[0], extra]) }
+        #expect(optimizer.owningReplica(of: extra) == 1 && extra.untrackedValue.doubles == [0, 0, 0, 0, 0])
+    }
+
     @Test func setWeightsTakesTheFullListAndKeepsTheOwnedPart() throws {
         let (_, optimizer, variables) = try shardedSGD()
         try optimizer.build(variables)

@@ -406,7 +406,8 @@ open class Optimizer {
     /// Removes the weights, slots, slot names and `iterations` created since `mark`, so that a call that
     /// throws leaves the optimizer as it found it.
     func rollBackWeights(to mark: WeightsMark) {
-        if let shard = mark.shard { sharding?.rollBack(to: shard) }
+        // A replica may have recorded only slots held elsewhere: the list must still be built again.
+        if let shard = mark.shard, sharding?.rollBack(to: shard) == true { invalidateSlotCaches() }
         guard heldWeights.count > mark.weightCount || slotNames.count > mark.slotNameCount
             || (!mark.hadIterations && iterationsVariable != nil) else { return }
         let removed = Set(heldWeights[mark.weightCount...].map(ObjectIdentifier.init))

@@ -131,8 +131,10 @@ final class ShardedState {
 
     var mark: Mark { Mark(layoutCount: layout.count, assignedCount: assignedIDs.count, loads: loads) }
 
-    /// Forgets the assignments and weights recorded since `mark`.
-    func rollBack(to mark: Mark) {
+    /// Forgets the assignments and weights recorded since `mark`; returns whether there were any.
+    @discardableResult
+    func rollBack(to mark: Mark) -> Bool {
+        guard assignedIDs.count > mark.assignedCount || layout.count > mark.layoutCount else { return false }
         for id in assignedIDs[mark.assignedCount...] { owners[id] = nil }
         assignedIDs.removeSubrange(mark.assignedCount...)
         loads = mark.loads
@@ -146,6 +148,7 @@ final class ShardedState {
         }
         layout.removeSubrange(mark.layoutCount...)
         ownedPositionsValid = false
+        return true
     }
 
     // MARK: The full state
@@ -208,8 +211,10 @@ extension Optimizer {
     /// ``localWeights`` is what this replica holds. `slot(for:named:)` of a variable owned elsewhere
     /// throws. With one replica the option changes nothing.
     ///
-    /// Turning it on after slots exist (a model loaded from a file) keeps the owned slots and frees the
-    /// others. - Throws: ``OptimizerError/invalidArgument(field:message:)`` with
+    /// Call it on every replica at the same point (the partition is computed the same way everywhere
+    /// from the order of the variables). Turning it on after slots exist (a model loaded from a file)
+    /// keeps the owned slots and frees the others.
+    /// - Throws: ``OptimizerError/invalidArgument(field:message:)`` with
     /// `gradientTransformers` (they would see only the owned gradients), or to turn it off once slots
     /// are held elsewhere.
     public func setShardsStateAcrossReplicas(_ enabled: Bool) throws {
