@@ -11,7 +11,11 @@ import Testing
 // real multi-process runs are in Tests/DescentCLITests/ShardedOptimizerTests.swift.
 
 /// Rank 0 of a two-rank job whose other rank sends the same numbers to sums and zero bytes to gathers.
-final class SimulatedPeerCommunicator: Communicator {
+final class SimulatedPeerCommunicator: Communicator, @unchecked Sendable {
+    // @unchecked Sendable invariant: `byteGathers` is written on the strategy's collective queue inside
+    // `sync` and read by the test after that `sync` returned.
+    /// The number of byte all-gathers so far.
+    var byteGathers = 0
     var rank: Int { 0 }
     var size: Int { 2 }
     func allReduceSum(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, count: Int, dtype: DType) {
@@ -27,6 +31,7 @@ final class SimulatedPeerCommunicator: Communicator {
         }
     }
     func allGather(_ send: UnsafeRawPointer, into receive: UnsafeMutableRawPointer, byteCounts counts: [Int]) {
+        byteGathers += 1
         receive.copyMemory(from: send, byteCount: counts[0])
         (receive + counts[0]).initializeMemory(as: UInt8.self, repeating: 0, count: counts[1])
     }
@@ -165,6 +170,23 @@ struct LearningRateUnavailable: Error {}
         optimizer.learningRate = .number(0.1)
         try strategy.run { _ = try optimizer.applyGradients([grads[0], .dense(try Tensor.ones(shape: [5]))], to: [variables[0], extra]) }
         #expect(optimizer.owningReplica(of: extra) == 1 && extra.untrackedValue.doubles == [0, 0, 0, 0, 0])
+    }
+
+    @Test func theFullStateIsGatheredOnceUntilItChanges() throws {
+        let (strategy, optimizer, variables) = try shardedSGD()
+        let peer = try #require(strategy.communicator as? SimulatedPeerCommunicator)
+        try optimizer.build(variables)
+        let before = peer.byteGathers
+        #expect(optimizer.weights.count == 4 && optimizer.getWeights().count == 4 && optimizer.weights.count == 4)
+        #expect(peer.byteGathers == before + 1, "three reads, one gather")
+        let grads = variables.map { Gradient.dense(try! Tensor.ones(shape: $0.shape)) }
+        try strategy.run { _ = try optimizer.applyGradients(grads, to: variables) }
+        let afterStep = peer.byteGathers  // the step gathers the variables
+        _ = optimizer.weights
+        #expect(peer.byteGathers == afterStep + 1, "a step changes the slots: gathered again")
+        try optimizer.setWeights(optimizer.getWeights())
+        _ = optimizer.getWeights()
+        #expect(peer.byteGathers == afterStep + 2, "setWeights changes them too")
     }
 
     @Test func setWeightsTakesTheFullListAndKeepsTheOwnedPart() throws {

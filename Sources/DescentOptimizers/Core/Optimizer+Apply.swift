@@ -109,6 +109,7 @@ extension Optimizer {
             let aggregates = experimentalAggregateGradients && !aggregatesByIdentity
             if let sharding = try activeSharding(strategy) {
                 // Sharded state: this replica sums, clips and updates only the variables it owns.
+                sharding.invalidateGathered()
                 let step = try shardedStep(grads, variables, sharding, sums: experimentalAggregateGradients && aggregatesByIdentity,
                                            aggregates: aggregates)
                 grads = step.grads

@@ -92,7 +92,8 @@ open class Optimizer {
     ///
     /// With sharded state (``setShardsStateAcrossReplicas(_:)``) the slots held by other replicas are
     /// gathered from them, as fresh variables holding their current values: reading it is then a
-    /// collective that every replica must do at the same point (see ``localWeights``).
+    /// collective that every replica must do at the same point (see ``localWeights``); the gathered list
+    /// is kept until the next step, `build` or `setWeights`, so repeated reads cost one collective.
     public var weights: [Variable] { allWeights() }
     /// Slot names in the order they were first added.
     public private(set) var slotNames: [String] = []
@@ -340,6 +341,7 @@ open class Optimizer {
         }
         // Cannot fail: shapes were checked and the cast gives the weight's dtype.
         for (w, v) in zip(targets, values) { try w.local?.assign(v.cast(to: w.dtype)) }
+        sharding?.invalidateGathered()
     }
 
     /// Adds a non-slot variable to ``weights`` (Keras' `add_weight`).

@@ -35,7 +35,13 @@ final class ShardedState {
     /// The elements assigned to each replica.
     private(set) var loads: [Int]
     /// Every weight in TensorFlow's order.
-    private(set) var layout: [ShardedWeight] = []
+    private(set) var layout: [ShardedWeight] = [] {
+        didSet { lastGather = nil }
+    }
+    /// The full list of the last gather, kept until the state changes (``invalidateGathered()``), so
+    /// that reading ``Optimizer/weights`` several times (a save reads it three times) costs one
+    /// collective, and replicas that read it a different number of times still agree.
+    private var lastGather: [Variable]?
     /// The number of slots in `layout` (held here or elsewhere): the same on every replica.
     private(set) var slotEntryCount = 0
     /// The owner of each slot held elsewhere: variable id → slot name → replica.
@@ -153,9 +159,14 @@ final class ShardedState {
 
     // MARK: The full state
 
+    /// Forgets the last gather (the slots are about to change: a step, `setWeights`).
+    func invalidateGathered() { lastGather = nil }
+
     /// Every weight in TensorFlow's order, those held by other replicas gathered from them (a
-    /// collective: every replica must call it at the same point).
+    /// collective: every replica must call it at the same point), or the last gather's if nothing
+    /// changed since.
     func consolidated() throws -> [Variable] {
+        if let lastGather { return lastGather }
         var regions = [[MemorySpan]](repeating: [], count: replicas)
         var result: [Variable?] = [], keepAlive: [Tensor] = [], gathered: [(Int, Tensor)] = []
         for entry in layout {
@@ -179,7 +190,9 @@ final class ShardedState {
         ShardedState.unobserved {
             for (i, value) in gathered { result[i] = Variable(value, name: layout[i].name, trainable: false) }
         }
-        return result.map { $0! }
+        let full = result.map { $0! }
+        lastGather = full
+        return full
     }
 }
 
