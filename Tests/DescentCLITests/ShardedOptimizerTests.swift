@@ -204,4 +204,18 @@ final class ByteBox: @unchecked Sendable {
         let resumedPlain = try MPIRun.agreeing(ranks: 2, steps: 2, ["dense", "--load", b])
         #expect(steps(resumedSharded)[0] == saved && steps(resumedSharded) == steps(resumedPlain))
     }
+
+    @Test func keras3FilesOfAShardedRunHoldTheFullState() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("descent-zero-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let path = dir.appendingPathComponent("sharded.keras").path
+        let sharded = try MPIRun.agreeing(ranks: 2, steps: 2, ["dense", "--shard-optimizer-state", "--save", path])
+        let saved = try #require(steps(sharded)[2])
+        let single = try CLI.run(["distributed-check", "dense", "--load", path, "--steps", "1"])
+        #expect(single.status == 0, "\(single.stderr)")
+        #expect(single.stdout.split(separator: "\n").first.map(String.init) == "rank 0 of 1 step 0 \(saved)", "\(single.stdout)")
+        let three = try MPIRun.agreeing(ranks: 3, steps: 1, ["dense", "--load", path, "--shard-optimizer-state"])
+        #expect(steps(three)[0] == saved)
+    }
 }

@@ -426,15 +426,20 @@ open class Optimizer {
     }
 
     /// The slot `slotName` of `variable` (Keras' `get_slot`).
+    ///
+    /// With sharded state, a slot held by another replica is the copy gathered by the last read of
+    /// ``weights`` (valid until the next step, `build` or `setWeights`; assigning it changes only the
+    /// copy), as a model file's writer reads it right after reading ``weights``.
     /// - Throws: ``OptimizerError/slotNotFound(variable:slot:available:)``;
-    ///   ``OptimizerError/invalidArgument(field:message:)`` for a slot held by another replica (sharded
-    ///   state: read it through ``weights``).
+    ///   ``OptimizerError/invalidArgument(field:message:)`` for a slot held by another replica when no
+    ///   such copy is current.
     public func slot(for variable: Variable, named slotName: String) throws -> Variable {
         let slots = slotStore[variable.id] ?? []
         guard let s = slots.first(where: { $0.name == slotName }) else {
+            if let sharding, let copy = sharding.gatheredCopy(ofSlot: slotName, variableID: variable.id) { return copy }
             if let owner = sharding?.remoteOwner(ofSlot: slotName, variableID: variable.id) {
                 throw OptimizerError.invalidArgument(
-                    field: "slot", message: "\(name): slot '\(slotName)' of variable '\(variable.name)' is held by replica \(owner) (the optimizer's state is sharded across replicas; weights and getWeights() gather it)")
+                    field: "slot", message: "\(name): slot '\(slotName)' of variable '\(variable.name)' is held by replica \(owner) (the optimizer's state is sharded across replicas; read weights first, on every replica, to gather it)")
             }
             throw OptimizerError.slotNotFound(variable: variable.name, slot: slotName, available: slots.map(\.name))
         }

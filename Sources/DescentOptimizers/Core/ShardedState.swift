@@ -126,6 +126,13 @@ final class ShardedState {
     /// The replica holding slot `slotName` of the variable with id `variableID`, when it is not this one.
     func remoteOwner(ofSlot slotName: String, variableID: Int) -> Int? { remoteSlots[variableID]?[slotName] }
 
+    /// The copy of a slot held elsewhere from the last gather, if nothing changed since.
+    func gatheredCopy(ofSlot slotName: String, variableID: Int) -> Variable? {
+        guard let lastGather else { return nil }
+        let i = layout.firstIndex { $0.local == nil && $0.slotOf?.variableID == variableID && $0.slotOf?.slotName == slotName }
+        return i.map { lastGather[$0] }
+    }
+
     // MARK: Roll-back
 
     /// How far the partition and the layout reached.
