@@ -44,6 +44,13 @@ final class SimulatedPeerCommunicator: Communicator, @unchecked Sendable {
 
 struct LearningRateUnavailable: Error {}
 
+/// Counts a constraint's calls (from the optimizer's thread).
+final class ConstraintCalls: @unchecked Sendable {
+    // @unchecked Sendable invariant: only touched by the test's thread, which runs the optimizer step.
+    private(set) var count = 0
+    func add() { count += 1 }
+}
+
 @Suite struct ShardedStateTests {
     @Test func chunksSplitEveryRegionIntoBoundedCalls() {
         let chunks = ShardChunks(lengths: [10, 3, 0], maxUnitsPerCall: 6)
@@ -174,6 +181,21 @@ struct LearningRateUnavailable: Error {}
         optimizer.learningRate = .number(0.1)
         try strategy.run { _ = try optimizer.applyGradients([grads[0], .dense(try Tensor.ones(shape: [5]))], to: [variables[0], extra]) }
         #expect(optimizer.owningReplica(of: extra) == 1 && extra.untrackedValue.doubles == [0, 0, 0, 0, 0])
+    }
+
+    @Test func constraintsRunOnTheOwnerAndIterationsCountEveryStep() throws {
+        let (strategy, optimizer, variables) = try shardedSGD()
+        let calls = ConstraintCalls()
+        for v in variables {
+            v.constraint = ClosureConstraint { value in calls.add(); return try value.minimum(0.5) }
+        }
+        let grads = variables.map { Gradient.dense(try! Tensor.ones(shape: $0.shape)) }
+        try strategy.run { _ = try optimizer.applyGradients(grads, to: variables) }
+        #expect(variables[0].untrackedValue.doubles == [0.5, 0.5, 0.5, 0.5])  // [0.8, 1.8, 2.8, 3.8], constrained
+        #expect(variables[1].untrackedValue.doubles == [0, 0, 0])  // rank 1's bytes
+        try strategy.run { _ = try optimizer.applyGradients(grads, to: variables) }
+        #expect(optimizer.iterationCount == 2)
+        #expect(calls.count == 2, "only the owned variable's constraint runs here, once per step")
     }
 
     @Test func theFullStateIsGatheredOnceUntilItChanges() throws {
