@@ -12,6 +12,12 @@ import Foundation
 /// model, whose gradients are `IndexedSlices`), `auto-reduction` (a loss left on the default reduction
 /// in a custom loop: must fail), `die` (rank 1 exits by SIGKILL after one step), `collectives`
 /// (`reduce`, `any`, `broadcast` and a shape mismatch between ranks: prints `rank R <check> <value>`).
+///
+/// `--shard-optimizer-state` shards Adam's slots across ranks (ZeRO stage 1; the fingerprint covers the
+/// full, gathered state, so it is comparable with an unsharded run) and prints `rank R slots E` (the
+/// slot elements rank R holds) at the end; `--save` / `--load` write / read the model with its
+/// optimizer state (every rank saves, as Keras does: rank 0 to the path, the others to a temporary
+/// file they delete).
 struct DistributedCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "distributed-check",
@@ -30,6 +36,18 @@ struct DistributedCheckCommand: ParsableCommand {
     var noAggregate = false
     @Option(help: "Rank 0 writes the final weights here, one line per weight: `name v1,v2,...`.")
     var weightsOut: String?
+    @Flag(help: "Print the final weights (rank 0), one line per weight: `weight name v1,v2,...`.")
+    var printWeights = false
+    @Flag(help: "Shard the optimizer's slots across ranks (ZeRO stage 1).")
+    var shardOptimizerState = false
+    @Option(parsing: .unconditional, help: "Units of the dense case's hidden layer.")
+    var hidden: Int = 16
+    @Option(parsing: .unconditional, help: "Adam's global_clipnorm.")
+    var globalClipnorm: Double?
+    @Option(parsing: .unconditional, help: "Save the model with its optimizer state here after training (.h5).")
+    var save: String?
+    @Option(parsing: .unconditional, help: "Start from this model file (with its optimizer state) instead of a new model.")
+    var load: String?
 
     func validate() throws {
         guard ["dense", "sparse", "auto-reduction", "die", "collectives"].contains(scenario) else {
@@ -37,6 +55,8 @@ struct DistributedCheckCommand: ParsableCommand {
         }
         try requirePositive(steps, "--steps")
         try requirePositive(batchSize, "--batch-size")
+        try requirePositive(hidden, "--hidden")
+        if let globalClipnorm, !(globalClipnorm > 0) { throw ValidationError("--global-clipnorm must be positive") }
     }
 
     func run() throws {
@@ -46,15 +66,25 @@ struct DistributedCheckCommand: ParsableCommand {
         GlobalRandom.setSeed(UInt64(100 + strategy.replicaID))
         let sparse = scenario == "sparse"
         let (model, optimizer) = try strategy.scope { () throws -> (Sequential, Optimizer) in
+            if let load {
+                let model = try Sequential.load(fromFile: load)
+                guard let optimizer = model.optimizer else { throw ValidationError("--load: \(load) has no optimizer") }
+                try optimizer.setShardsStateAcrossReplicas(shardOptimizerState)
+                return (model, optimizer)
+            }
             let layers: [Layer] = sparse
                 ? [try Embedding(inputDim: 50, outputDim: 8), Flatten(), try Dense(5)]
-                : [try Dense(16, activation: .relu), try Dense(5)]
+                : [try Dense(hidden, activation: .relu), try Dense(5)]
             let model = Sequential(layers)
             try model.build(inputShape: sparse ? [1, 3] : [1, 6])
             // Deserialized inside the scope, as a restored optimizer is: it sums across replicas all the same.
             var config = #"{"class_name": "Adam", "config": {"learning_rate": 0.01"#
             if let clipnorm { config += #", "clipnorm": \#(clipnorm)"# }
-            return (model, try Optimizer.deserialize(json: config + "}}"))
+            if let globalClipnorm { config += #", "global_clipnorm": \#(globalClipnorm)"# }
+            let optimizer = try Optimizer.deserialize(json: config + "}}")
+            try optimizer.setShardsStateAcrossReplicas(shardOptimizerState)
+            model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true))
+            return (model, optimizer)
         }
         // The same data on every rank (fixed seed); each rank takes its shard of every global batch.
         var g = SeededGenerator(seed: 11)
@@ -81,6 +111,20 @@ struct DistributedCheckCommand: ParsableCommand {
             }
             report(strategy, step: batch.step + 1, model, optimizer)
             if scenario == "die" && strategy.replicaID == 1 { kill(getpid(), SIGKILL) }
+        }
+        if shardOptimizerState {
+            print("rank \(strategy.replicaID) slots \(optimizer.heldSlotElementCount)")
+        }
+        if let save {
+            // Every rank saves (gathering a sharded state is a collective); only rank 0 keeps its file.
+            let path = strategy.isChief ? save : save + ".rank\(strategy.replicaID).h5"
+            try model.save(toFile: path)
+            if !strategy.isChief { unlink(path) }
+        }
+        if printWeights && strategy.isChief {
+            for w in model.weights {
+                print("weight \(w.name) " + (try w.untrackedValue.cast(to: .float64).scalars(as: Double.self)).map { "\($0)" }.joined(separator: ","))
+            }
         }
         if let weightsOut, strategy.isChief {
             var text = ""

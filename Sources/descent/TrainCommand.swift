@@ -195,6 +195,8 @@ struct TrainCommand: ParsableCommand {
     var backupSteps: Int?
     @Option(help: "default (one process) or multi-worker (one replica per mpirun rank: mpirun -np N descent train --strategy multi-worker; --batch-size is the global batch).")
     var strategy: StrategyOption = .default
+    @Flag(help: "With several workers, each keeps the optimizer's slots of 1/N of the variables (ZeRO stage 1); same numbers, less memory.")
+    var shardOptimizerState = false
 
     static let defaultOptimizer = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
 
@@ -239,6 +241,7 @@ struct TrainCommand: ParsableCommand {
         // Under the multi-worker strategy the model and optimizer are created in its scope (mirrored:
         // every worker starts from rank 0's values); the chief alone prints and writes.
         let (network, optimizer) = try distribution.scope { try startingPoint() }
+        try optimizer.setShardsStateAcrossReplicas(shardOptimizerState)
         let chief = distribution.isChief, quiet = self.quiet || !chief, json = self.json && chief
         if !quiet && !json { print(network.summary()) }
         // Keras prints TerminateOnNaN's message on standard output; with --json it goes to standard error,
@@ -247,6 +250,9 @@ struct TrainCommand: ParsableCommand {
         let backup = try backupDir.map { try BackupAndRestore(backupDir: $0, saveFreq: backupSteps.map { .steps($0) } ?? .epoch) }
         let result = try trainDigits(model: network, optimizer: optimizer, options: model,
                                      verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle, backup: backup)
+        // A sharded optimizer's full state is gathered by a collective: every worker reads it (it is
+        // kept until the next step), then the chief alone writes the file.
+        if save != nil, result.terminated == nil { _ = optimizer.weights }
         if let save, result.terminated == nil, chief {
             try network.save(toFile: save)
             if !quiet && !json { print("Saved \(save)") }

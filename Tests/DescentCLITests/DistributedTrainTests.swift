@@ -146,6 +146,22 @@ struct DistributedTrainTests {
         #expect(!Self.isRunning(ranks[0]), "rank 0 is still running after the job ended")
     }
 
+    /// `--shard-optimizer-state` (ZeRO stage 1) in `fit`, with backups and ModelCheckpoint-like saves:
+    /// the same file, byte for byte, as unsharded (2 workers: sums of two are exact either way round);
+    /// the chief's writes gather the full state on every worker first (else the job would hang).
+    @Test func shardedOptimizerStateInFitWritesTheUnshardedFile() throws {
+        let dir = try Self.folder()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let options = ["train", "--quiet", "--epochs", "2", "--hidden", "32", "--seed", "5", "--batch-size", "64",
+                       "--strategy", "multi-worker", "--backup-dir", dir.appendingPathComponent("backup").path, "--backup-steps", "5"]
+        let plain = dir.appendingPathComponent("plain.h5").path, sharded = dir.appendingPathComponent("sharded.h5").path
+        let a = try MPIRun.run(ranks: 2, options + ["--save", plain], timeout: 120)
+        try #require(a.status == 0 && !a.timedOut, "\(a.stderr)")
+        let b = try MPIRun.run(ranks: 2, options + ["--save", sharded, "--shard-optimizer-state"], timeout: 120)
+        try #require(b.status == 0 && !b.timedOut, "\(b.stderr)")
+        #expect(try Data(contentsOf: URL(fileURLWithPath: plain)) == Data(contentsOf: URL(fileURLWithPath: sharded)))
+    }
+
     @Test func aKilledJobResumesFromItsBackupBitIdentically() throws {
         let dir = try Self.folder()
         defer { try? FileManager.default.removeItem(at: dir) }

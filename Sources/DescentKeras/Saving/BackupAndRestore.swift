@@ -128,6 +128,9 @@ public final class BackupAndRestore: Callback {
             let mine = Array(JSONValue.object(BackupAndRestore.randomState(of: model)).serialized.utf8)
             let all = strategy.collectives.sync { strategy.communicator.allGather(bytes: mine) }
             replicaRandom = try all.map { try JSONValue(parsing: String(decoding: $0, as: UTF8.self)) }
+            // A sharded optimizer's full state is gathered by a collective: every replica reads it (it is
+            // kept until the next step), then the chief alone writes it.
+            _ = optimizer.weights
             guard strategy.isChief else {
                 backupsMade += 1
                 return

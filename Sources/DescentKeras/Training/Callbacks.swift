@@ -200,6 +200,8 @@ public final class ModelCheckpoint: Callback {
         let path = try CheckpointFileName.format(filePath, epoch: epoch + 1, logs: logs)
         // With several replicas only the chief writes (the weights are the same on every replica); every
         // replica records the path, so that the callbacks' states stay the same.
+        // A sharded optimizer's full state is gathered by a collective: every replica reads it first.
+        if model.distributionStrategy.numReplicasInSync > 1 { _ = model.optimizer?.weights }
         if model.distributionStrategy.isChief {
             if saveWeightsOnly { try model.saveWeights(toFile: path) } else { try model.save(toFile: path) }
         }

@@ -53,7 +53,8 @@ extension Sequential {
     /// (``replicaLoss(_:_:_:localRows:globalRows:)``) plus the regularization penalties divided by the
     /// number of replicas (Keras' `scale_loss_for_distribution`), the gradients summed across replicas
     /// by a ``GradientSynchronizer`` as the tape finishes them, then `applyGradients` without a second
-    /// sum (the optimizer still clips the summed gradients). Returns this replica's (scaled) loss: the
+    /// sum (the optimizer still clips the summed gradients); an optimizer that sums them itself
+    /// (`needsUnsummedGradients`: sharded state, a custom aggregator) gets them unsummed. Returns this replica's (scaled) loss: the
     /// sum over replicas is the global batch's loss.
     func replicaTrainStep(_ x: Tensor, _ y: Tensor, globalRows: Int, strategy: Strategy) throws -> (loss: Double, predictions: Tensor) {
         let (optimizer, loss) = try compiled()
@@ -67,10 +68,16 @@ extension Sequential {
             return (value, predictions)
         }
         let variables = trainableWeights
-        let synchronizer = try GradientSynchronizer(strategy: strategy, variables: variables)
-        let local = try tape.gradient(of: value, wrt: variables, onReady: synchronizer.gradientReady)
-        let summed = try synchronizer.finish(local)
-        try optimizer.applyGradients(Array(zip(summed, variables)), experimentalAggregateGradients: false)
+        if optimizer.needsUnsummedGradients {
+            // The optimizer sums them itself (sharded state: a reduce-scatter; or a custom aggregator).
+            let local = try tape.gradient(of: value, wrt: variables)
+            try optimizer.applyGradients(Array(zip(local, variables)))
+        } else {
+            let synchronizer = try GradientSynchronizer(strategy: strategy, variables: variables)
+            let local = try tape.gradient(of: value, wrt: variables, onReady: synchronizer.gradientReady)
+            let summed = try synchronizer.finish(local)
+            try optimizer.applyGradients(Array(zip(summed, variables)), experimentalAggregateGradients: false)
+        }
         return (try value.item(), predictions.untracked)
     }
 

@@ -43,13 +43,17 @@ public enum GradientClipping {
     /// makes every gradient NaN, as in TensorFlow.
     public static func clipByGlobalNorm(_ grads: [Gradient], _ c: Double) throws -> [Gradient] {
         guard !grads.isEmpty else { return grads }
-        let norm = try globalNorm(grads)
-        let dtype = norm.dtype
-        let clip = TypedScalar(c, dtype)
+        let scale = globalNormScale(try globalNorm(grads), c)
+        return try grads.map { g in try mapValues(g) { try ($0.untracked * scale.value).untracked } }
+    }
+
+    /// The factor `tf.clip_by_global_norm` multiplies every gradient by: `c · min(1/G, 1/c)`, NaN when
+    /// `G` is not finite.
+    static func globalNormScale(_ norm: TypedScalar, _ c: Double) -> TypedScalar {
+        let clip = TypedScalar(c, norm.dtype)
         let inverseNorm = 1 / norm, inverseClip = 1 / clip
         let smaller = inverseNorm.value < inverseClip.value ? inverseNorm : inverseClip
-        let scale = clip * smaller + (norm - norm)
-        return try grads.map { g in try mapValues(g) { try ($0.untracked * scale.value).untracked } }
+        return clip * smaller + (norm - norm)
     }
 
     static func values(of g: Gradient) -> Tensor {

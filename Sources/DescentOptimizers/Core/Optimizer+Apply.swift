@@ -82,11 +82,13 @@ extension Optimizer {
             positionalKernelSlots.removeAll()
             positionalKernelSlotsComplete = false
             lastListBuilt = false
+            sharding?.ownedPositionsValid = false
         }
 
         // 2. Create the weights, prepare, transform and plan; on any error remove the weights created.
         let mark = weightsMark
         let coefficients: [DType: Coefficients], plan: ApplyPlan
+        var shardedList: (ShardedState, [Variable])?
         do {
             if !fusesDenseUpdates || !lastListBuilt {
                 // Built-ins create their slots deterministically from the list: build it once.
@@ -105,10 +107,21 @@ extension Optimizer {
             let strategy = Strategy.currentScope ?? distributionStrategy
             let sumsAcrossReplicas = experimentalAggregateGradients && aggregatesByIdentity && strategy.numReplicasInSync > 1
             let aggregates = experimentalAggregateGradients && !aggregatesByIdentity
-            if sumsAcrossReplicas {
+            if let sharding = try activeSharding(strategy) {
+                // Sharded state: this replica sums, clips and updates only the variables it owns.
+                sharding.invalidateGathered()
+                let step = try shardedStep(grads, variables, sharding, sums: experimentalAggregateGradients && aggregatesByIdentity,
+                                           aggregates: aggregates)
+                grads = step.grads
+                variables = step.variables
+                isLastList = step.isLastList
+                if let checked = step.summary { summary = checked }
+                shardedList = (sharding, step.fullList)
+            } else if sumsAcrossReplicas {
                 grads = try strategy.sumGradients(grads, for: variables).map { $0! }
             }
-            if aggregates || clipvalue != nil || clipnorm != nil || globalClipnorm != nil || !gradientTransformers.isEmpty {
+            if shardedList == nil,
+               aggregates || clipvalue != nil || clipnorm != nil || globalClipnorm != nil || !gradientTransformers.isEmpty {
                 let given = variables
                 var pairs = Array(zip(grads, variables))
                 if aggregates {
@@ -145,6 +158,7 @@ extension Optimizer {
                 try applyPositions(grads.indices, grads, variables, coefficients, plan, hasConstraint: summary.hasConstraint)
             }
         }
+        if let (sharding, list) = shardedList { gatherShardedVariables(list, sharding) }
         try iterations.assignAdd(Tensor(Int64(1)))
         return iterationCount
     }
@@ -247,7 +261,7 @@ extension Optimizer {
 
     /// After an aggregator or transformer: every variable must be one given to `applyGradients` (only
     /// those were built).
-    private func checkTransformedVariables(_ variables: [Variable], given: [Variable]) throws {
+    func checkTransformedVariables(_ variables: [Variable], given: [Variable]) throws {
         let known = Set(given.map { $0.id })
         if let stranger = variables.first(where: { !known.contains($0.id) }) {
             throw OptimizerError.invalidArgument(

@@ -26,6 +26,9 @@ public typealias GradientAggregator = ([(Gradient?, Variable)]) throws -> [(Grad
 ///    listed more than once is updated once per occurrence, in list order;
 /// 6. apply each variable's constraint after its dense update; then increment `iterations`.
 ///
+/// With sharded state (``setShardsStateAcrossReplicas(_:)``, ZeRO stage 1) each replica sums, clips and
+/// updates only the variables it owns, then gathers the others from their owners.
+///
 /// **Thread safety**: an optimizer is thread-compatible, not thread-safe (as in TensorFlow): use one
 /// optimizer from one thread at a time. Its kernels use all cores internally.
 ///
@@ -59,7 +62,11 @@ open class Optimizer {
     var configNumbers: [String: JSONValue] = [:]
     private var hypersCreated = false
     private var iterationsVariable: Variable?
-    private var slotStore: [Int: [(name: String, variable: Variable)]] = [:]
+    var slotStore: [Int: [(name: String, variable: Variable)]] = [:]
+    /// The sharded state (``setShardsStateAcrossReplicas(_:)``) under a strategy of several replicas.
+    var sharding: ShardedState?
+    /// Whether ``setShardsStateAcrossReplicas(_:)`` turned sharding on.
+    var shardingRequested = false
     /// The kernel slots of each variable (by id) in `kernelSlotCacheNames` order, so a fused update does
     /// not look slots up by name every step. Cleared whenever a slot is created.
     var kernelSlotCache: [Int: [Variable]] = [:]
@@ -78,8 +85,16 @@ open class Optimizer {
     /// Whether the last list was built and no slot was created since: a built-in (deterministic
     /// `createSlots`) skips re-building the same list.
     var lastListBuilt = false
-    /// The optimizer's variables in creation order: `iterations` first, then slots.
-    public private(set) var weights: [Variable] = []
+    /// The optimizer's variables held by this replica, in creation order: `iterations` first, then
+    /// slots (all of them unless the state is sharded).
+    var heldWeights: [Variable] = []
+    /// The optimizer's variables in creation order (TensorFlow's): `iterations` first, then slots.
+    ///
+    /// With sharded state (``setShardsStateAcrossReplicas(_:)``) the slots held by other replicas are
+    /// gathered from them, as fresh variables holding their current values: reading it is then a
+    /// collective that every replica must do at the same point (see ``localWeights``); the gathered list
+    /// is kept until the next step, `build` or `setWeights`, so repeated reads cost one collective.
+    public var weights: [Variable] { allWeights() }
     /// Slot names in the order they were first added.
     public private(set) var slotNames: [String] = []
 
@@ -270,7 +285,8 @@ open class Optimizer {
         if let v = iterationsVariable { return v }
         let v = Variable(Tensor(Int64(0)), name: "\(name)/iter", trainable: false)
         iterationsVariable = v
-        weights.append(v)
+        heldWeights.append(v)
+        sharding?.appendReplicated(v)
         return v
     }
 
@@ -281,7 +297,8 @@ open class Optimizer {
             throw OptimizerError.invalidArgument(field: "iterations", message: "expected an int64 scalar variable, got \(variable.dtype) \(variable.shape)")
         }
         iterationsVariable = variable
-        weights.append(variable)
+        heldWeights.append(variable)
+        sharding?.appendReplicated(variable)
     }
 
     /// The current value of `iterations`, read as the `int64` it is (exact for every count, including
@@ -294,21 +311,23 @@ open class Optimizer {
     /// The optimizer's variables (Keras' `variables()`): the same list as ``weights``.
     public func variables() -> [Variable] { weights }
 
-    /// The values of ``weights``, in order (Keras' `get_weights`).
-    public func getWeights() -> [Tensor] { weights.map(\.untrackedValue) }
+    /// The values of ``weights``, in order (Keras' `get_weights`): a collective with sharded state.
+    public func getWeights() -> [Tensor] { allWeights().map(\.untrackedValue) }
 
     /// Assigns values to ``weights`` in order (Keras' `set_weights`). The optimizer must be built first
     /// (``build(_:)`` or one ``applyGradients(_:)``). The whole list is checked before any weight is
-    /// assigned: a call that throws changes nothing.
+    /// assigned: a call that throws changes nothing. With sharded state the list is still the full one
+    /// (as ``weights``); this replica keeps the values of the weights it holds.
     /// - Throws: ``OptimizerError/weightCountMismatch(optimizer:expected:given:)``,
     ///   ``OptimizerError/weightShapeMismatch(weight:expected:given:)`` or
     ///   ``OptimizerError/invalidWeightValue(weight:message:)`` (a floating-point value for the `int64`
     ///   iteration count that is not a whole number in its range) naming the weight.
     open func setWeights(_ values: [Tensor]) throws {
-        guard values.count == weights.count else {
-            throw OptimizerError.weightCountMismatch(optimizer: name, expected: weights.count, given: values.count)
+        let targets = weightTargets()
+        guard values.count == targets.count else {
+            throw OptimizerError.weightCountMismatch(optimizer: name, expected: targets.count, given: values.count)
         }
-        for (w, v) in zip(weights, values) {
+        for (w, v) in zip(targets, values) {
             guard w.shape == v.shape else {
                 throw OptimizerError.weightShapeMismatch(weight: w.name, expected: w.shape, given: v.shape)
             }
@@ -321,7 +340,8 @@ open class Optimizer {
             }
         }
         // Cannot fail: shapes were checked and the cast gives the weight's dtype.
-        for (w, v) in zip(weights, values) { try w.assign(v.cast(to: w.dtype)) }
+        for (w, v) in zip(targets, values) { try w.local?.assign(v.cast(to: w.dtype)) }
+        sharding?.invalidateGathered()
     }
 
     /// Adds a non-slot variable to ``weights`` (Keras' `add_weight`).
@@ -333,24 +353,33 @@ open class Optimizer {
     public func addWeight(name: String, shape: [Int], dtype: DType = .float32, initializer: SlotInitializer = .zeros,
                           trainable: Bool = false) throws -> Variable {
         let v = Variable(try initializer.makeValue(shape: shape, dtype: dtype), name: "\(self.name)/\(name)", trainable: trainable)
-        weights.append(v)
+        heldWeights.append(v)
+        sharding?.appendReplicated(v)
         return v
     }
 
     // MARK: - Slots
 
     /// Creates (or returns the existing) slot `slotName` for `variable` (Keras' `add_slot`); new slots are
-    /// appended to ``weights``.
+    /// appended to ``weights``. With sharded state, a slot of a variable owned by another replica is only
+    /// recorded (it lives there) and an empty placeholder variable is returned.
     @discardableResult
     public func addSlot(_ variable: Variable, _ slotName: String, initializer: SlotInitializer = .zeros,
                         shape: [Int]? = nil) throws -> Variable {
         if !slotNames.contains(slotName) { slotNames.append(slotName) }
         if let existing = slotStore[variable.id]?.first(where: { $0.name == slotName }) { return existing.variable }
+        if let sharding, let placeholder = remoteSlot(sharding, for: variable, slotName, initializer: initializer, shape: shape) {
+            return placeholder
+        }
         let value = try initializer.makeValue(shape: shape ?? variable.shape, dtype: variable.dtype)
-        let slot = Variable(value, name: "\(name)/\(variable.name)/\(slotName)", trainable: false)
+        let fullName = "\(name)/\(variable.name)/\(slotName)"
+        // A sharded slot exists on one replica only: it must not be mirrored (a collective).
+        let slot = sharding == nil ? Variable(value, name: fullName, trainable: false)
+            : ShardedState.unobserved { Variable(value, name: fullName, trainable: false) }
         slotStore[variable.id, default: []].append((slotName, slot))
         invalidateSlotCaches()
-        weights.append(slot)
+        heldWeights.append(slot)
+        sharding?.appendHeldSlot(slot, variableID: variable.id, named: slotName)
         return slot
     }
 
@@ -367,20 +396,24 @@ open class Optimizer {
         let weightCount: Int
         let slotNameCount: Int
         let hadIterations: Bool
+        let shard: ShardedState.Mark?
     }
 
     /// The current extent of ``weights``, `iterations` and ``slotNames``.
     var weightsMark: WeightsMark {
-        WeightsMark(weightCount: weights.count, slotNameCount: slotNames.count, hadIterations: iterationsVariable != nil)
+        WeightsMark(weightCount: heldWeights.count, slotNameCount: slotNames.count, hadIterations: iterationsVariable != nil,
+                    shard: sharding?.mark)
     }
 
     /// Removes the weights, slots, slot names and `iterations` created since `mark`, so that a call that
     /// throws leaves the optimizer as it found it.
     func rollBackWeights(to mark: WeightsMark) {
-        guard weights.count > mark.weightCount || slotNames.count > mark.slotNameCount
+        // A replica may have recorded only slots held elsewhere: the list must still be built again.
+        if let shard = mark.shard, sharding?.rollBack(to: shard) == true { invalidateSlotCaches() }
+        guard heldWeights.count > mark.weightCount || slotNames.count > mark.slotNameCount
             || (!mark.hadIterations && iterationsVariable != nil) else { return }
-        let removed = Set(weights[mark.weightCount...].map(ObjectIdentifier.init))
-        weights.removeSubrange(mark.weightCount...)
+        let removed = Set(heldWeights[mark.weightCount...].map(ObjectIdentifier.init))
+        heldWeights.removeSubrange(mark.weightCount...)
         slotNames.removeSubrange(mark.slotNameCount...)
         if !mark.hadIterations { iterationsVariable = nil }
         if !removed.isEmpty {
@@ -393,10 +426,21 @@ open class Optimizer {
     }
 
     /// The slot `slotName` of `variable` (Keras' `get_slot`).
-    /// - Throws: ``OptimizerError/slotNotFound(variable:slot:available:)``.
+    ///
+    /// With sharded state, a slot held by another replica is the copy gathered by the last read of
+    /// ``weights`` (valid until the next step, `build` or `setWeights`; assigning it changes only the
+    /// copy), as a model file's writer reads it right after reading ``weights``.
+    /// - Throws: ``OptimizerError/slotNotFound(variable:slot:available:)``;
+    ///   ``OptimizerError/invalidArgument(field:message:)`` for a slot held by another replica when no
+    ///   such copy is current.
     public func slot(for variable: Variable, named slotName: String) throws -> Variable {
         let slots = slotStore[variable.id] ?? []
         guard let s = slots.first(where: { $0.name == slotName }) else {
+            if let sharding, let copy = sharding.gatheredCopy(ofSlot: slotName, variableID: variable.id) { return copy }
+            if let owner = sharding?.remoteOwner(ofSlot: slotName, variableID: variable.id) {
+                throw OptimizerError.invalidArgument(
+                    field: "slot", message: "\(name): slot '\(slotName)' of variable '\(variable.name)' is held by replica \(owner) (the optimizer's state is sharded across replicas; read weights first, on every replica, to gather it)")
+            }
             throw OptimizerError.slotNotFound(variable: variable.name, slot: slotName, available: slots.map(\.name))
         }
         return s.variable
@@ -429,6 +473,7 @@ open class Optimizer {
     func buildUnchecked(_ variables: [Variable]) throws {
         _ = iterations
         createHypersIfNeeded()
+        sharding?.assign(variables)
         try createSlots(for: variables)
     }
 
@@ -563,26 +608,5 @@ open class Optimizer {
 
     static func warn(_ message: String) {
         if let handler = warningSink.withLock({ $0 }) { handler(message) } else { printToStandardError("WARNING: " + message) }
-    }
-}
-
-/// How a slot (or weight) starts.
-public enum SlotInitializer: Sendable {
-    /// All zeros.
-    case zeros
-    /// All ones.
-    case ones
-    /// Every element `value`.
-    case constant(Double)
-    /// A given value (its shape wins over the requested one).
-    case value(Tensor)
-
-    func makeValue(shape: [Int], dtype: DType) throws -> Tensor {
-        switch self {
-        case .zeros: return try Tensor.zeros(shape: shape, dtype: dtype)
-        case .ones: return try Tensor.ones(shape: shape, dtype: dtype)
-        case .constant(let c): return try Tensor(repeating: c, shape: shape, dtype: dtype)
-        case .value(let t): return t.cast(to: dtype).untracked
-        }
     }
 }
