@@ -63,15 +63,24 @@ public final class Variable: @unchecked Sendable {
     public let id: Int
 
     /// Creates a variable holding `initialValue`.
-    public init(_ initialValue: Tensor, name: String = "Variable", trainable: Bool = true,
-                constraint: (any VariableConstraint)? = nil) {
+    public convenience init(_ initialValue: Tensor, name: String = "Variable", trainable: Bool = true,
+                            constraint: (any VariableConstraint)? = nil) {
+        self.init(initialValue, name: name, trainable: trainable, constraint: constraint, observed: true)
+    }
+
+    /// Creates a variable; with `observed: false` the ``VariableCreation`` observer (a strategy's
+    /// mirroring, a collective) does not see it: for state that exists on one replica only, such as
+    /// sharded optimizer slots and gathered copies of them.
+    @_spi(DescentInternals)
+    public init(_ initialValue: Tensor, name: String, trainable: Bool, constraint: (any VariableConstraint)? = nil,
+                observed: Bool) {
         self.name = name
         self.trainable = trainable
         self.shape = initialValue.shape
         self.dtype = initialValue.dtype
         self.id = Autodiff.newNodeID()
         self.state = SanitizerVisibleMutex(State(value: initialValue.untracked, constraint: constraint))
-        VariableCreation.observer?(self)
+        if observed { VariableCreation.observer?(self) }
     }
 
     /// Creates a 1-d variable from scalars.

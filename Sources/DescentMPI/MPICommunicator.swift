@@ -10,9 +10,15 @@ import Foundation
 /// handler, `MPI_ERRORS_ARE_FATAL`: a failed collective ends the whole job (mpirun exits non-zero),
 /// and so does a rank that dies, within 1–2 s, instead of leaving the others waiting.
 ///
-/// **Bit-identical sums**: with two ranks `MPI_Allreduce` is used (a sum of two numbers is the same
-/// either way round); with more, a reduce-scatter (each piece summed on one rank) then an all-gather
-/// of the pieces, so every rank receives the same bytes whatever MPI's algorithm.
+/// **Bit-identical sums**: with two ranks `MPI_Allreduce` (a sum of two numbers is the same either way
+/// round); with more, a reduce-scatter (each piece summed once, on one rank) then an all-gather of the
+/// pieces, so every rank receives the same bytes whatever algorithm MPI picks.
+///
+/// **Algorithm**: unless the user chose one (`OMPI_MCA_coll_tuned_allreduce_algorithm` or
+/// `OMPI_MCA_coll_tuned_use_dynamic_rules` in the environment), `MPI_Allreduce` uses Rabenseifner's
+/// algorithm (reduce-scatter by recursive halving, then all-gather): on 2 ranks over shared memory it
+/// summed 1 MB in 0.17–0.18 ms and 7.5 MB in 2.0–2.1 ms, against 0.44–0.46 and 2.8–3.2 ms with Open
+/// MPI 4.1's default choice (recursive doubling moves every byte both ways).
 public final class MPICommunicator: Communicator, @unchecked Sendable {
     // @unchecked Sendable invariant: every property is immutable; MPI_COMM_WORLD is a process-wide
     // handle, and callers serialize collectives (CollectiveQueue), as MPI_THREAD_SERIALIZED requires.
@@ -42,6 +48,11 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var initialized: Int32 = 0
         MPI_Initialized(&initialized)
         if initialized == 0 {
+            let env = ProcessInfo.processInfo.environment
+            if env["OMPI_MCA_coll_tuned_allreduce_algorithm"] == nil && env["OMPI_MCA_coll_tuned_use_dynamic_rules"] == nil {
+                setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0)
+                setenv("OMPI_MCA_coll_tuned_allreduce_algorithm", "6", 0)  // Rabenseifner (see the type's comment)
+            }
             guard MPI_Init_thread(nil, nil, Int32(MPI_THREAD_SERIALIZED), &provided) == MPI_SUCCESS else { return nil }
             atexit { finalizeAtExit() }
         }
@@ -67,31 +78,38 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
         var start = 0
         while start < count {
             let n = Swift.min(MPICommunicator.maxCount, count - start), offset = start * dtype.byteSize
-            if size <= 2 {
+            if size == 2 {
+                // A sum of two numbers is the same either way round: MPI's own all-reduce is bit-identical.
                 let inPlace = send == UnsafeRawPointer(receive)
                 MPI_Allreduce(inPlace ? UnsafeRawPointer(descent_mpi_in_place()) : send + offset, receive + offset, Int32(n),
                               MPICommunicator.datatype(dtype), descent_mpi_sum(), world)
             } else {
-                deterministicAllReduce(send + offset, receive + offset, n, dtype)
+                reduceScatterThenAllGather(send + offset, receive + offset, n, dtype)
             }
             start += n
         }
     }
 
     /// Reduce-scatter into near-equal pieces, then all-gather them: each piece is summed once, on one
-    /// rank, and every rank receives that rank's bytes.
-    private func deterministicAllReduce(_ send: UnsafeRawPointer, _ receive: UnsafeMutableRawPointer, _ count: Int, _ dtype: DType) {
+    /// rank, and every rank receives that rank's bytes (bit-identical everywhere, whatever algorithm
+    /// Open MPI picks). No scratch memory: out of place, each rank's piece lands at its place in
+    /// `receive`; in place, it is moved there.
+    private func reduceScatterThenAllGather(_ send: UnsafeRawPointer, _ receive: UnsafeMutableRawPointer, _ count: Int, _ dtype: DType) {
         let (q, rem) = count.quotientAndRemainder(dividingBy: size)
         let counts = (0..<size).map { Int32(q + ($0 < rem ? 1 : 0)) }
         var displacements = [Int32](repeating: 0, count: size)
         for r in 1..<size { displacements[r] = displacements[r - 1] + counts[r - 1] }
-        let piece = UnsafeMutableRawPointer.allocate(byteCount: Swift.max(1, Int(counts[rank])) * dtype.byteSize, alignment: 64)
-        defer { piece.deallocate() }
-        let type = MPICommunicator.datatype(dtype)
+        let type = MPICommunicator.datatype(dtype), mine = receive + Int(displacements[rank]) * dtype.byteSize
         counts.withUnsafeBufferPointer { c in
-            _ = MPI_Reduce_scatter(send, piece, c.baseAddress, type, descent_mpi_sum(), world)
+            if send == UnsafeRawPointer(receive) {
+                // In place: the sum of this rank's piece arrives at the start of the buffer.
+                _ = MPI_Reduce_scatter(descent_mpi_in_place(), receive, c.baseAddress, type, descent_mpi_sum(), world)
+                if rank > 0 { mine.copyMemory(from: receive, byteCount: Int(counts[rank]) * dtype.byteSize) }  // memmove
+            } else {
+                _ = MPI_Reduce_scatter(send, mine, c.baseAddress, type, descent_mpi_sum(), world)
+            }
             displacements.withUnsafeBufferPointer { d in
-                _ = MPI_Allgatherv(piece, counts[rank], type, receive, c.baseAddress, d.baseAddress, type, world)
+                _ = MPI_Allgatherv(descent_mpi_in_place(), 0, type, receive, c.baseAddress, d.baseAddress, type, world)
             }
         }
     }

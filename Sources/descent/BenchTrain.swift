@@ -26,6 +26,8 @@ struct TrainBench: ParsableCommand {
     var threads: Int?
     @Option(help: "default, or multi-worker (one replica per MPI rank: mpirun -np N descent bench train ...).")
     var strategy: String = "default"
+    @Flag(help: "With --strategy multi-worker: shard the optimizer's slots across ranks (ZeRO stage 1).")
+    var shardOptimizerState = false
     @Flag(help: "Print one JSON object per measurement instead of a table.")
     var json = false
 
@@ -68,7 +70,9 @@ struct TrainBench: ParsableCommand {
             let hidden = try w.layers.dropFirst().dropLast().map { try Dense($0, activation: .relu) }
             let model = try Sequential(hidden + [Dense(w.layers.last!)])
             try model.build(inputShape: [1, w.layers[0]])
-            model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+            let optimizer = try Adam()
+            try optimizer.setShardsStateAcrossReplicas(shardOptimizerState)
+            model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true))
             return model
         }
     }
@@ -113,11 +117,13 @@ struct TrainBench: ParsableCommand {
 
     func report(_ w: Workload, arch: String, mode: String, msPerStep: Double, extra: String, _ strategy: Strategy) {
         guard strategy.isChief else { return }
-        let distributed = strategy === Strategy.default ? "" : #","strategy":"multi-worker","replicas":\#(strategy.numReplicasInSync)"#
+        let distributed = strategy === Strategy.default ? ""
+            : #","strategy":"multi-worker","replicas":\#(strategy.numReplicasInSync),"sharded_optimizer_state":\#(shardOptimizerState)"#
         if json {
             print(#"{"bench":"train","model":"\#(w.name)","layers":"\#(arch)","batch":\#(w.batch),"mode":"\#(mode)","threads":\#(ThreadPool.threadCount),"ms_per_step":\#(msPerStep),"steps_per_s":\#(1000 / msPerStep)\#(extra)\#(distributed)}"#)
         } else {
-            let replicas = strategy.numReplicasInSync > 1 ? " x \(strategy.numReplicasInSync) ranks" : ""
+            let replicas = strategy.numReplicasInSync > 1
+                ? " x \(strategy.numReplicasInSync) ranks" + (shardOptimizerState ? " (sharded optimizer state)" : "") : ""
             print(String(format: "train %@ (%@, batch %d) %@  threads %d%@:  %.3f ms/step  %.0f steps/s",
                          w.name, arch, w.batch, mode, ThreadPool.threadCount, replicas, msPerStep, 1000 / msPerStep))
         }

@@ -374,8 +374,7 @@ open class Optimizer {
         let value = try initializer.makeValue(shape: shape ?? variable.shape, dtype: variable.dtype)
         let fullName = "\(name)/\(variable.name)/\(slotName)"
         // A sharded slot exists on one replica only: it must not be mirrored (a collective).
-        let slot = sharding == nil ? Variable(value, name: fullName, trainable: false)
-            : ShardedState.unobserved { Variable(value, name: fullName, trainable: false) }
+        let slot = Variable(value, name: fullName, trainable: false, observed: sharding == nil)
         slotStore[variable.id, default: []].append((slotName, slot))
         invalidateSlotCaches()
         heldWeights.append(slot)

@@ -60,15 +60,14 @@ final class ShardedState {
         rank = strategy.replicaID
         replicas = strategy.numReplicasInSync
         loads = Array(repeating: 0, count: replicas)
-        placeholder = ShardedState.unobserved { Variable(Tensor([] as [Float]), name: "sharded-slot-placeholder", trainable: false) }
+        placeholder = Variable(Tensor([] as [Float]), name: "sharded-slot-placeholder", trainable: false, observed: false)
     }
 
-    /// Runs `body` with variable creation unobserved: a strategy's scope would broadcast every new
-    /// variable from rank 0, but sharded slots exist on one replica only (and start from their
-    /// initializer, the same everywhere), and gathered copies are equal on every replica already.
-    static func unobserved<R>(_ body: () throws -> R) rethrows -> R {
-        try VariableCreation.$observer.withValue(nil, operation: body)
-    }
+    // Variables made here are created with `observed: false`: a strategy's scope would broadcast every
+    // new variable from rank 0, but sharded slots exist on one replica only (and start from their
+    // initializer, the same everywhere), and gathered copies are equal on every replica already.
+    // (Not through `VariableCreation.$observer.withValue(nil)`: in a release build that crashed in
+    // `swift_task_localValuePush` when called outside any task, inside the strategy's own `withValue`.)
 
     // MARK: Partition
 
@@ -194,9 +193,7 @@ final class ShardedState {
         withExtendedLifetime(keepAlive) {
             withExtendedLifetime(gathered) { strategy.allGather(regions: regions, staging: staging) }
         }
-        ShardedState.unobserved {
-            for (i, value) in gathered { result[i] = Variable(value, name: layout[i].name, trainable: false) }
-        }
+        for (i, value) in gathered { result[i] = Variable(value, name: layout[i].name, trainable: false, observed: false) }
         let full = result.map { $0! }
         lastGather = full
         return full
