@@ -5,8 +5,7 @@ import Dispatch
 ///
 /// Asynchronous work (gradient buckets during the backward pass) and blocking calls (metrics,
 /// broadcasts) go through the same queue, so a blocking call also waits for every bucket submitted
-/// before it. The communication library is therefore only ever called from one thread at a time
-/// (`MPI_THREAD_SERIALIZED` suffices).
+/// before it. The communication library is therefore only ever called from one thread at a time.
 public final class CollectiveQueue: Sendable {
     private let queue: DispatchQueue
     private let group = DispatchGroup()

@@ -31,8 +31,8 @@ import Foundation
 /// Every collective goes through one ``CollectiveQueue``, so each rank issues them in the same order.
 open class Strategy: @unchecked Sendable {
     // @unchecked Sendable invariant: every stored property is immutable after init except
-    // `gradientBucketByteCount` and `overlapsGradientSummation`, which are read and written on the
-    // training task only.
+    // `gradientBucketByteCount`, `overlapsGradientSummation` and `lastCheckedShapes`, which are read
+    // and written on the training task only.
 
     /// The collectives; ``LocalCommunicator`` for the default strategy.
     public let communicator: any Communicator
@@ -44,6 +44,9 @@ open class Strategy: @unchecked Sendable {
     /// Whether gradient buckets are summed while the backward pass goes on (default; set
     /// `DESCENT_GRADIENT_OVERLAP=0` for all sums after it, to measure what the overlap saves).
     public var overlapsGradientSummation: Bool
+    /// The fingerprint of the last variable list whose shapes every replica was found to share (see
+    /// `checkSameShapes(_:_:onceForTheSameShapes:)`).
+    var lastCheckedShapes: UInt64?
 
     /// The strategy used outside any scope: one replica, no communication.
     public static let `default` = Strategy(communicator: LocalCommunicator())
@@ -178,7 +181,7 @@ open class Strategy: @unchecked Sendable {
         try checkSameShapes([(shape, dtype)], what)
     }
 
-    func checkSameShapes(_ shapes: [([Int], DType)], _ what: String) throws {
+    func checkSameShapes(_ shapes: [([Int], DType)], _ what: String, onceForTheSameShapes: Bool = false) throws {
         guard numReplicasInSync > 1 else { return }
         var hasher = FNV1a()
         for (shape, dtype) in shapes {
@@ -186,12 +189,14 @@ open class Strategy: @unchecked Sendable {
             for d in shape { hasher.add(UInt64(bitPattern: Int64(d))) }
             hasher.add(UInt64(dtype.byteSize) &* 31 &+ (dtype == .int64 ? 1 : 0))
         }
+        if onceForTheSameShapes && lastCheckedShapes == hasher.value { return }
         let mine = Int(bitPattern: UInt(truncatingIfNeeded: hasher.value))
         let all = collectives.sync { communicator.allGather(mine) }
         if let other = all.firstIndex(where: { $0 != mine }) {
             throw DistributionError.communication(
                 "\(what): replica \(replicaID) and replica \(other) have different shapes or dtypes")
         }
+        if onceForTheSameShapes { lastCheckedShapes = hasher.value }
     }
 }
 

@@ -5,8 +5,10 @@ import Foundation
 
 /// ``Communicator`` over Open MPI's `MPI_COMM_WORLD` (Debian's libopenmpi-dev / openmpi-bin).
 ///
-/// MPI is initialised once per process (`MPI_THREAD_SERIALIZED`: a strategy issues every collective
-/// from its ``CollectiveQueue``, one at a time) and finalised at exit. Errors keep MPI's default
+/// MPI is initialised once per process and finalised at exit. A strategy issues every collective from
+/// its ``CollectiveQueue``, one at a time, which `MPI_THREAD_SERIALIZED` would allow; Descent asks for
+/// `MPI_THREAD_MULTIPLE` (Open MPI here provides it) so that MPI stays consistent when other threads
+/// free memory MPI has seen, or when user code calls MPI itself. Errors keep MPI's default
 /// handler, `MPI_ERRORS_ARE_FATAL`: a failed collective ends the whole job (mpirun exits non-zero),
 /// and so does a rank that dies, within 1–2 s, instead of leaving the others waiting.
 ///
@@ -21,7 +23,7 @@ import Foundation
 /// MPI 4.1's default choice (recursive doubling moves every byte both ways).
 public final class MPICommunicator: Communicator, @unchecked Sendable {
     // @unchecked Sendable invariant: every property is immutable; MPI_COMM_WORLD is a process-wide
-    // handle, and callers serialize collectives (CollectiveQueue), as MPI_THREAD_SERIALIZED requires.
+    // handle, and MPI runs in MPI_THREAD_MULTIPLE (strategies also keep collectives in one order).
     public let rank: Int
     public let size: Int
     private let world: MPI_Comm
@@ -53,7 +55,7 @@ public final class MPICommunicator: Communicator, @unchecked Sendable {
                 setenv("OMPI_MCA_coll_tuned_use_dynamic_rules", "1", 0)
                 setenv("OMPI_MCA_coll_tuned_allreduce_algorithm", "6", 0)  // Rabenseifner (see the type's comment)
             }
-            guard MPI_Init_thread(nil, nil, Int32(MPI_THREAD_SERIALIZED), &provided) == MPI_SUCCESS else { return nil }
+            guard MPI_Init_thread(nil, nil, Int32(MPI_THREAD_MULTIPLE), &provided) == MPI_SUCCESS else { return nil }
             atexit { finalizeAtExit() }
         }
         guard let world = descent_mpi_comm_world() else { return nil }

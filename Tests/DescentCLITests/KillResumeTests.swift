@@ -9,6 +9,11 @@ import Glibc
 // optimizer state; shuffling and Dropout masks continue exactly).
 
 @Suite struct KillResumeTests {
+    /// The file's inode number (`nil` when it does not exist): a new one after each atomic replace.
+    static func fileNumber(_ path: String) -> UInt64? {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.systemFileNumber] as? NSNumber)?.uint64Value
+    }
+
     @Test func aKilledRunResumesBitIdentically() throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("descent-killresume-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
@@ -30,8 +35,13 @@ import Glibc
             process.arguments = options + ["--backup-dir", backup, "--backup-steps", "7", "--save", out]
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
+            let before = Self.fileNumber(backup + "/backup.h5")
             try process.run()
-            usleep(UInt32(Double.random(in: 0.05...max(0.1, duration * 0.3), using: &generator) * 1e6))
+            // Killed at a random moment after the run made a new backup (an atomic replace gives the file a
+            // new inode), so that every rerun gets further however slow the machine is at the moment.
+            let deadline = Date().addingTimeInterval(60)
+            while process.isRunning && Self.fileNumber(backup + "/backup.h5") == before && Date() < deadline { usleep(2_000) }
+            usleep(UInt32(Double.random(in: 0...max(0.05, duration * 0.3), using: &generator) * 1e6))
             if process.isRunning { kill(process.processIdentifier, SIGKILL) }
             process.waitUntilExit()
             if process.terminationReason == .uncaughtSignal { killed += 1; continue }
