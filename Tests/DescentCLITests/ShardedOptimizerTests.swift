@@ -59,7 +59,7 @@ struct ShardedCheck {
         var environment = ProcessInfo.processInfo.environment
         environment["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
         environment["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-        process.environment = environment
+        process.environment = MPIRun.withoutLeakDetection(environment)
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
