@@ -28,10 +28,17 @@ public struct DistributedDataset: Sequence, Sendable {
 
     /// The global batch's sample positions at `step` that belong to `replica`.
     public func shardRows(step: Int, replica r: Int) -> Range<Int> {
-        let start = step * globalBatchSize, size = Swift.min(globalBatchSize, order.count - start)
-        let (q, rem) = size.quotientAndRemainder(dividingBy: replicas)
-        let lo = start + r * q + Swift.min(r, rem)
-        return lo..<(lo + q + (r < rem ? 1 : 0))
+        let start = step * globalBatchSize
+        return DistributedDataset.part(of: start..<Swift.min(start + globalBatchSize, order.count), replicas: replicas, replica: r)
+    }
+
+    /// The part of a global batch's `rows` that belongs to `replica` of `replicas`: near-equal
+    /// consecutive parts, the first `rows.count mod replicas` one row longer; a part may be empty when
+    /// the batch has fewer rows than replicas. The one split rule of datasets and of `fit`.
+    public static func part(of rows: Range<Int>, replicas: Int, replica: Int) -> Range<Int> {
+        let (q, rem) = rows.count.quotientAndRemainder(dividingBy: replicas)
+        let lo = rows.lowerBound + replica * q + Swift.min(replica, rem)
+        return lo..<(lo + q + (replica < rem ? 1 : 0))
     }
 
     /// One step's shard for this replica.

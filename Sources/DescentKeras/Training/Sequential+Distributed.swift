@@ -27,13 +27,10 @@ extension Sequential {
         return try strategy.scope { try BuiltInTrainingLoop.run { try body(replicated) } }
     }
 
-    /// The part of a global batch's `rows` that belongs to `replica` of `replicas`: near-equal
-    /// consecutive parts, the first `rows.count mod replicas` one row longer (as ``DistributedDataset``
-    /// splits a batch); a part may be empty when the batch has fewer rows than replicas.
+    /// The part of a global batch's `rows` that belongs to `replica` of `replicas`
+    /// (``DistributedDataset/part(of:replicas:replica:)``, the rule datasets use too).
     static func shardRows(_ rows: Range<Int>, replicas: Int, replica: Int) -> Range<Int> {
-        let (q, rem) = rows.count.quotientAndRemainder(dividingBy: replicas)
-        let lo = rows.lowerBound + replica * q + Swift.min(replica, rem)
-        return lo..<(lo + q + (replica < rem ? 1 : 0))
+        DistributedDataset.part(of: rows, replicas: replicas, replica: replica)
     }
 
     /// The chief's `words` on every replica.
@@ -162,12 +159,7 @@ extension Sequential {
             let rows = Sequential.shardRows(Sequential.batchRows(batch, n, batchSize), replicas: strategy.numReplicasInSync,
                                             replica: strategy.replicaID)
             guard !rows.isEmpty else { continue }
-            let xb = try x.slice(rows: rows), yb = try y.slice(rows: rows)
-            let predictions = try self(xb, training: false)
-            var value = try loss(yb, predictions, sampleWeight: nil)
-            for penalty in try regularizationLosses() { value = try value + penalty }
-            lossSum += try value.item() * Double(rows.count)
-            for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
+            lossSum += try evaluateBatch(x, y, rows: rows, loss: loss)
         }
         let (sum, states) = try reduceAcrossReplicas(lossSum, strategy)
         for m in metrics { m.reset() }

@@ -202,13 +202,7 @@ extension Sequential {
             for m in metrics { m.reset() }
             var lossSum = 0.0
             for batch in 0..<Sequential.batchCount(n, batchSize) {
-                let rows = Sequential.batchRows(batch, n, batchSize)
-                let xb = try x.slice(rows: rows), yb = try y.slice(rows: rows)
-                let predictions = try self(xb, training: false)
-                var value = try loss(yb, predictions, sampleWeight: nil)
-                for penalty in try regularizationLosses() { value = try value + penalty }
-                lossSum += try value.item() * Double(rows.count)
-                for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
+                lossSum += try evaluateBatch(x, y, rows: Sequential.batchRows(batch, n, batchSize), loss: loss)
             }
             let result = [("loss", n > 0 ? lossSum / Double(n) : 0)] + metrics.map { ($0.name, (try? $0.result().item()) ?? .nan) }
             for m in metrics { m.reset() }
@@ -229,5 +223,18 @@ extension Sequential {
             }
             return try Tensor.concat(outputs, axis: 0)
         }
+    }
+}
+
+extension Sequential {
+    /// One batch of `evaluate` (every replica's and the one process's): the loss plus penalties of
+    /// `rows` in inference mode, weighted by the row count, with the metrics updated.
+    func evaluateBatch(_ x: Tensor, _ y: Tensor, rows: Range<Int>, loss: any Loss) throws -> Double {
+        let xb = try x.slice(rows: rows), yb = try y.slice(rows: rows)
+        let predictions = try self(xb, training: false)
+        var value = try loss(yb, predictions, sampleWeight: nil)
+        for penalty in try regularizationLosses() { value = try value + penalty }
+        for m in metrics { try m.update(yTrue: yb, yPred: predictions) }
+        return try value.item() * Double(rows.count)
     }
 }
