@@ -57,6 +57,9 @@ extension Optimizer {
     @discardableResult
     public func applyGradients(_ gradsAndVars: [(Gradient?, Variable)],
                                experimentalAggregateGradients: Bool = true) throws -> Int64 {
+        if let keras3 = self as? Keras3.Optimizer {
+            return try keras3.keras3Apply(gradsAndVars, aggregate: experimentalAggregateGradients)
+        }
         if gradsAndVars.isEmpty { return iterationCount }
         // One pass splits the pairs into parallel arrays (copying a (Gradient, Variable) tuple is costly:
         // the hot path below touches no tuples).
@@ -235,7 +238,7 @@ extension Optimizer {
         return summary
     }
 
-    private func checkGradient(_ g: Gradient, for v: Variable) throws {
+    func checkGradient(_ g: Gradient, for v: Variable) throws {
         guard v.dtype.isFloatingPoint else {
             throw OptimizerError.gradientMismatch(variable: v.name, message: "cannot update a variable of dtype \(v.dtype)")
         }
@@ -250,7 +253,7 @@ extension Optimizer {
     /// A sparse gradient's values must have one row per index, with the variable's row shape. The
     /// indices need no scan here: `IndexedSlices` is immutable and its throwing init checked them against
     /// its `denseShape`, which ``checkGradient(_:for:)`` has just compared with the variable's shape.
-    private func checkSparseGradient(_ s: IndexedSlices, for v: Variable) throws {
+    func checkSparseGradient(_ s: IndexedSlices, for v: Variable) throws {
         let shape = s.values.shape
         guard !v.shape.isEmpty, shape.count == v.shape.count, shape[0] == s.indices.count,
               shape.dropFirst() == v.shape.dropFirst() else {

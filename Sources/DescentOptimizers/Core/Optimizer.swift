@@ -220,7 +220,7 @@ open class Optimizer {
     public var hyperparameterNames: [String] { hypers.map(\.name) }
 
     /// The learning rate (alias `lr`); assign a number, tensor, closure or schedule.
-    public var learningRate: Hyperparameter {
+    open var learningRate: Hyperparameter {
         get { (try? hyper("learning_rate")) ?? .number(.nan) }
         set { setHyper("learning_rate", newValue) }
     }
@@ -366,13 +366,20 @@ open class Optimizer {
     @discardableResult
     public func addSlot(_ variable: Variable, _ slotName: String, initializer: SlotInitializer = .zeros,
                         shape: [Int]? = nil) throws -> Variable {
+        try addSlot(variable, slotName, initializer: initializer, shape: shape, fullName: nil, dtype: nil)
+    }
+
+    /// ``addSlot(_:_:initializer:shape:)`` with the variable's full name (default
+    /// `"<optimizer>/<variable>/<slot>"`) and dtype (default the variable's) given.
+    func addSlot(_ variable: Variable, _ slotName: String, initializer: SlotInitializer, shape: [Int]?,
+                 fullName givenName: String?, dtype: DType?) throws -> Variable {
         if !slotNames.contains(slotName) { slotNames.append(slotName) }
         if let existing = slotStore[variable.id]?.first(where: { $0.name == slotName }) { return existing.variable }
         if let sharding, let placeholder = remoteSlot(sharding, for: variable, slotName, initializer: initializer, shape: shape) {
             return placeholder
         }
-        let value = try initializer.makeValue(shape: shape ?? variable.shape, dtype: variable.dtype)
-        let fullName = "\(name)/\(variable.name)/\(slotName)"
+        let value = try initializer.makeValue(shape: shape ?? variable.shape, dtype: dtype ?? variable.dtype)
+        let fullName = givenName ?? "\(name)/\(variable.name)/\(slotName)"
         // A sharded slot exists on one replica only: it must not be mirrored (a collective).
         let slot = Variable(value, name: fullName, trainable: false, observed: sharding == nil)
         slotStore[variable.id, default: []].append((slotName, slot))
@@ -380,6 +387,12 @@ open class Optimizer {
         heldWeights.append(slot)
         sharding?.appendHeldSlot(slot, variableID: variable.id, named: slotName)
         return slot
+    }
+
+    /// Removes `weight` from ``weights`` (Keras 3 untracks its learning-rate variable when a schedule
+    /// replaces it).
+    func removeHeldWeight(_ weight: Variable) {
+        heldWeights.removeAll { $0 === weight }
     }
 
     /// Forgets the cached slot look-ups (after a slot was created or removed).
@@ -455,7 +468,7 @@ open class Optimizer {
     /// removed again, so a call that throws leaves ``weights`` unchanged.
     /// - Throws: ``OptimizerError/gradientMismatch(variable:message:)`` for a variable that is not
     ///   floating-point, or what ``createSlots(for:)`` throws.
-    public func build(_ variables: [Variable]) throws {
+    open func build(_ variables: [Variable]) throws {
         for v in variables where !v.dtype.isFloatingPoint {
             throw OptimizerError.gradientMismatch(variable: v.name, message: "cannot update a variable of dtype \(v.dtype)")
         }
@@ -547,6 +560,9 @@ open class Optimizer {
     public static func allReduceSumGradients(_ gradsAndVars: [(Gradient?, Variable)]) -> [(Gradient?, Variable)] {
         gradsAndVars
     }
+
+    /// Whether ``setShardsStateAcrossReplicas(_:)`` may turn sharded state on for this class.
+    open var supportsShardedState: Bool { true }
 
     /// Keras' `_HAS_AGGREGATE_GRAD`: whether `applyGradients` aggregates before clipping.
     open var hasAggregateGradients: Bool { true }

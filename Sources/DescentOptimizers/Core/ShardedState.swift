@@ -252,6 +252,11 @@ extension Optimizer {
             shardingRequested = false
             return
         }
+        guard supportsShardedState else {
+            throw OptimizerError.invalidArgument(
+                field: "shardsStateAcrossReplicas",
+                message: "\(name): sharded optimizer state is not available for \(type(of: self).kerasClassName) (\(type(of: self))); it is for the legacy (OptimizerV2) classes")
+        }
         guard gradientTransformers.isEmpty else {
             throw OptimizerError.invalidArgument(
                 field: "shardsStateAcrossReplicas",

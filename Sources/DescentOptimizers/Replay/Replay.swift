@@ -6,7 +6,7 @@ import DescentTensor
 ///
 /// Input:
 /// ```
-/// {"optimizer": <tf.keras.optimizers.serialize(opt)>,
+/// {"optimizer": <tf.keras.optimizers.serialize(opt)>, "exclude_from_weight_decay": [regex, ...] (optional, Keras 3),
 ///  "variables": [{"name": "var0", "shape": [4, 5], "dtype": "float32", "value": [...], "constraint": null}],
 ///  "steps": [{"gradients": [null | {"dense": [...]} | {"indices": [...], "values": [...], "dense_shape": [...]}]}]}
 /// ```
@@ -37,13 +37,22 @@ public enum Replay {
     public static func run(_ input: JSONValue, customObjects: CustomObjects = .none,
                            maxOutputNumbers: Int = defaultMaxOutputNumbers) throws -> JSONObject {
         guard let root = input.objectValue else { throw JSONError("input: expected a JSON object, got \(input.typeName)") }
-        try root.rejectUnknownKeys(allowed: ["optimizer", "variables", "steps"], in: "the replay document")
+        try root.rejectUnknownKeys(allowed: ["optimizer", "variables", "steps", "exclude_from_weight_decay"], in: "the replay document")
         guard let optimizerJSON = root["optimizer"] else { throw JSONError("input: missing field 'optimizer'") }
         let optimizer: Optimizer
         switch optimizerJSON {
         case .object(let o): optimizer = try Optimizer.deserialize(o, customObjects: customObjects)
         case .string(let s): optimizer = try Optimizer.deserialize(json: s, customObjects: customObjects)
         default: throw JSONError("optimizer: expected a serialized optimizer object, got \(optimizerJSON.typeName)")
+        }
+        if let exclude = root["exclude_from_weight_decay"], exclude != .null {
+            guard let keras3 = optimizer as? Keras3.Optimizer else {
+                throw JSONError("exclude_from_weight_decay: only a Keras 3 optimizer (module keras.optimizers) excludes variables from weight decay")
+            }
+            guard let items = exclude.arrayValue, items.allSatisfy({ $0.stringValue != nil }) else {
+                throw JSONError("exclude_from_weight_decay: expected a list of strings, got \(exclude.typeName)")
+            }
+            try keras3.excludeFromWeightDecay(names: items.compactMap(\.stringValue))
         }
         guard let variablesJSON = root["variables"]?.arrayValue else {
             throw JSONError("input: field 'variables' must be an array")
@@ -62,7 +71,8 @@ public enum Replay {
         }
         var out = JSONObject()
         out["steps"] = .array(outSteps)
-        out["iterations"] = .int(Int(optimizer.iterationCount))
+        // Keras 3's public `iterations` is floor-divided by `gradient_accumulation_steps`.
+        out["iterations"] = .int(Int((optimizer as? Keras3.Optimizer)?.kerasIterations ?? optimizer.iterationCount))
         out["weights"] = .array(optimizer.getWeights().map(numbers))
         out["weight_names"] = .array(optimizer.weights.map { .string($0.name) })
         out["config"] = .object(try optimizer.serialize())

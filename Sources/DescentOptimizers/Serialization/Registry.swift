@@ -47,14 +47,16 @@ extension Optimizer {
     }
 
     /// The Keras serialization of this optimizer (`tf.keras.optimizers.serialize`):
-    /// `{"module": "keras.optimizers.legacy", "class_name": ..., "config": {...}, "registered_name": null}`.
+    /// `{"module": "keras.optimizers.legacy", "class_name": ..., "config": {...}, "registered_name": null}`;
+    /// a ``Keras3`` optimizer writes `"module": "keras.optimizers"`, as Keras 3's `serialize` does.
     ///
     /// With `legacyFormat` (Keras' `use_legacy_format=True`) only `class_name` and `config` are written.
     public func serialize(legacyFormat: Bool = false) throws -> JSONObject {
         let className = type(of: self).kerasClassName
-        let builtIn = Optimizer.builtInFactories[className.lowercased()] != nil
+        let isKeras3 = self is Keras3.Optimizer
+        let builtIn = (isKeras3 ? Keras3.builtInFactories : Optimizer.builtInFactories)[className.lowercased()] != nil
         var o = JSONObject()
-        if !legacyFormat { o["module"] = builtIn ? "keras.optimizers.legacy" : .null }
+        if !legacyFormat { o["module"] = builtIn ? .string(isKeras3 ? Keras3.module : "keras.optimizers.legacy") : .null }
         o["class_name"] = .string(className)
         o["config"] = .object(try config)
         if !legacyFormat { o["registered_name"] = builtIn ? .null : .string(className) }
@@ -73,6 +75,11 @@ extension Optimizer {
     /// Python Keras (with or without `"module"` / `"registered_name"`). Class names match built-ins
     /// case-insensitively (`"adam"`, `"SGD"`); others come from `customObjects` or the registry.
     ///
+    /// **Which family**: `"module": "keras.optimizers"` (Keras 3's `serialize`) gives a ``Keras3``
+    /// optimizer; `"keras.optimizers.legacy"`, or no module, the seed's (OptimizerV2) class of that name.
+    /// A document without a module naming a class only Keras 3 has (`"AdamW"`, `"Lion"`, ...) gives the
+    /// Keras 3 class.
+    ///
     /// `class_name` and `config` are required (Keras: "Improper config format"); a key other than
     /// ``wrapperKeys`` is an error, as is an unknown key inside `config` (Keras' `TypeError: Unexpected
     /// keyword argument passed to optimizer`). Numbers must fit float32, Keras' hyperparameter dtype.
@@ -83,6 +90,15 @@ extension Optimizer {
         let registered = serialized["registered_name"]?.stringValue
         if let f = custom.optimizers[className] ?? registered.flatMap({ custom.optimizers[$0] }) {
             return try f(config, customObjects)
+        }
+        // Keras 3's module, or (for a bare name) a class only Keras 3 has: the Keras 3 family.
+        let module = serialized["module"]?.stringValue
+        if module == Keras3.module || (module == nil && builtInFactories[className.lowercased()] == nil),
+           let f = Keras3.builtInFactories[className.lowercased()] {
+            return try f(config, customObjects)
+        }
+        if module == Keras3.module {
+            throw OptimizerError.unknownClass(kind: "Keras 3 optimizer (module keras.optimizers)", name: className)
         }
         if let f = builtInFactories[className.lowercased()] {
             let optimizer = try f(config, customObjects)

@@ -1,0 +1,217 @@
+@_spi(DescentInternals) import DescentAutodiff
+@_spi(DescentInternals) import DescentTensor
+import DescentDistribute
+
+extension Keras3.Optimizer {
+    /// Keras 3's `apply` (see ``Keras3/Optimizer`` for the order of the steps).
+    ///
+    /// **All or nothing**: the pairs are checked (dtypes, shapes, sparse indices, constraints, known
+    /// variables) and the build and the step's scalars are done before the first write; a call that
+    /// throws there changes nothing (a build it did is undone). A custom ``updateStep(_:_:_:)`` or
+    /// constraint that throws may leave the step partly applied.
+    func keras3Apply(_ gradsAndVars: [(Gradient?, Variable)], aggregate: Bool) throws -> Int64 {
+        // Keras: an empty list is a no-op (no build, no step).
+        if gradsAndVars.isEmpty { return iterationCount }
+        var grads: [Gradient] = [], variables: [Variable] = []
+        grads.reserveCapacity(gradsAndVars.count)
+        variables.reserveCapacity(gradsAndVars.count)
+        var missing: [String] = []
+        var all: [Variable] = []
+        all.reserveCapacity(gradsAndVars.count)
+        for (g, v) in gradsAndVars {
+            all.append(v)
+            guard let g else { missing.append(v.name); continue }
+            grads.append(g)
+            variables.append(v)
+        }
+        // 1. Check everything (no write yet).
+        var hasFloat32 = false, hasFloat64 = false, hasConstraint = false
+        for i in grads.indices {
+            let g = grads[i], v = variables[i]
+            try checkGradient(g, for: v)
+            if case .sparse(let s) = g { try checkSparseGradient(s, for: v) }
+            if v.dtype == .float32 { hasFloat32 = true } else { hasFloat64 = true }
+            if let constraint = v.constraint {
+                hasConstraint = true
+                do { try constraint.validate(for: v.shape) } catch {
+                    throw OptimizerError.invalidConstraint(variable: v.name, message: "\(error)")
+                }
+            }
+        }
+        let wasBuilt = isBuilt
+        let mark = weightsMark
+        if wasBuilt {
+            for v in all { _ = try index(of: v) }
+        } else {
+            try build(all)
+        }
+        let coefficients: [DType: Coefficients]
+        do {
+            if grads.isEmpty { throw OptimizerError.noGradients(variables: all.map(\.name)) }
+            var prepared: [DType: Coefficients] = [:]
+            for (dtype, present) in [(DType.float32, hasFloat32), (.float64, hasFloat64)] where present {
+                var c = Coefficients(dtype: dtype, iteration: kerasIterations)
+                try prepare(&c)
+                prepared[dtype] = c
+            }
+            coefficients = prepared
+        } catch {
+            if !wasBuilt { unbuild(to: mark) }
+            throw error
+        }
+        if !missing.isEmpty {
+            DescentOptimizers.Optimizer.warn(
+                "Gradients do not exist for variables [\(missing.reversed().map { "'\($0)'" }.joined(separator: ", "))] when minimizing the loss. If using `model.compile()`, did you forget to provide a `loss` argument?")
+        }
+
+        // 2. Unscale.
+        if let scale = options.lossScaleFactor {
+            grads = try grads.map { g in
+                try GradientClipping.mapValues(g) { try ($0.untracked / TypedScalar(scale.value, $0.dtype).value).untracked }
+            }
+        }
+        try DenormalFlushing.run {
+            // 3. Accumulate, or update.
+            var updates = true
+            if let steps = options.gradientAccumulationSteps {
+                updates = (iterationCount &+ 1) % Int64(steps) == 0
+                let acc = try variables.map { accumulators[try index(of: $0)] }
+                if updates {
+                    let n = Double(steps)
+                    grads = try zip(grads, acc).map { g, a in
+                        .dense(try ((try densified(g) + a.untrackedValue).untracked / n).untracked)
+                    }
+                    for a in accumulators { try a.assign(Tensor.zeros(shape: a.shape, dtype: a.dtype)) }
+                } else {
+                    for (g, a) in zip(grads, acc) { try a.assign((a.untrackedValue + (try densified(g))).untracked) }
+                }
+            }
+            if updates {
+                grads = try clipGradients(grads)
+                try applyWeightDecay(variables, coefficients)
+                let strategy = Strategy.currentScope ?? distributionStrategy
+                if aggregate && strategy.numReplicasInSync > 1 {
+                    grads = try strategy.sumGradients(grads, for: variables).map { $0! }
+                }
+                try runUpdates(grads, variables, coefficients)
+            }
+            // 5. EMA, constraints.
+            if options.useEMA { try updateAverages() }
+            if hasConstraint {
+                for v in variables {
+                    if let constraint = v.constraint { try v.assign(try constraint.apply(to: v.untrackedValue).untracked) }
+                }
+            }
+        }
+        try iterations.assignAdd(Tensor(Int64(1)))
+        return iterationCount
+    }
+
+    /// Removes what a ``build(_:)`` made, for a first call that throws before any write.
+    func unbuild(to mark: WeightsMark) {
+        rollBackWeights(to: mark)
+        resetBuild()
+    }
+
+    /// Keras 3's `_clip_gradients`: `clipnorm` (each gradient, `tf.clip_by_norm`), else
+    /// `global_clipnorm` (Keras 3's own `clip_by_global_norm`), else `clipvalue`; options of 0 or less
+    /// do nothing.
+    func clipGradients(_ grads: [Gradient]) throws -> [Gradient] {
+        if let c = clipnorm, c > 0 { return try grads.map { try GradientClipping.clipByNorm($0, c) } }
+        if let c = globalClipnorm, c > 0 { return try Self.clipByGlobalNorm(grads, c) }
+        if let c = clipvalue, c > 0 { return try grads.map { try GradientClipping.clipByValue($0, c) } }
+        return grads
+    }
+
+    /// Keras 3's `clip_by_global_norm`: `G = sqrt(Σ sum(g²))`, each gradient times
+    /// `c · min(1/G, 1/c) + (G − G)` (`1/c` is a Python division, rounded once).
+    static func clipByGlobalNorm(_ grads: [Gradient], _ c: Double) throws -> [Gradient] {
+        let values = grads.map(GradientClipping.values(of:))
+        guard let dtype = values.first?.dtype else { return grads }
+        if let other = values.first(where: { $0.dtype != dtype }) {
+            throw OptimizerError.invalidArgument(
+                field: "global_clipnorm", message: "all gradients must have one dtype to compute the global norm (found \(dtype) and \(other.dtype))")
+        }
+        let sums: [Double] = try values.map { try $0.untracked.squared().sum().item() }
+        let stacked = dtype == .float32 ? Tensor(sums.map { Float($0) }) : Tensor(sums)
+        let norm = TypedScalar(try stacked.sum().item(), dtype).squareRoot()
+        let inverseNorm = 1 / norm, inverseClip = TypedScalar(1 / c, dtype)
+        let smaller = inverseNorm.value.isNaN || inverseClip.value.isNaN ? TypedScalar(.nan, dtype)
+            : (inverseNorm.value < inverseClip.value ? inverseNorm : inverseClip)
+        let scale = TypedScalar(c, dtype) * smaller + (norm - norm)
+        return try grads.map { g in try GradientClipping.mapValues(g) { try ($0.untracked * scale.value).untracked } }
+    }
+
+    /// Keras 3's `_apply_weight_decay`: `var ← var − (var·wd)·lr` for every variable not excluded.
+    func applyWeightDecay(_ variables: [Variable], _ coefficients: [DType: Coefficients]) throws {
+        guard let wd = options.weightDecay?.value else { return }
+        for v in variables where usesWeightDecay(v) {
+            let c = coefficients[v.dtype]!  // prepared for every dtype present
+            let lr = try c["lr"], decay = TypedScalar.castFromFloat32(wd, v.dtype)
+            let value = v.untrackedValue
+            try v.assign((value - ((value * decay.value).untracked * lr.value).untracked).untracked)
+        }
+    }
+
+    /// Runs the update of each variable: dense gradients through the fused kernel (one parallel pass over
+    /// all of them) when the class has one, everything else through ``updateStep(_:_:_:)``.
+    func runUpdates(_ grads: [Gradient], _ variables: [Variable], _ coefficients: [DType: Coefficients]) throws {
+        var kernel32: DenseKernel?, kernel64: DenseKernel?
+        if fusesDenseUpdates {
+            if let c = coefficients[.float32] { kernel32 = try denseKernel(for: c) }
+            if let c = coefficients[.float64] { kernel64 = try denseKernel(for: c) }
+        }
+        let slotNames = denseKernelSlotNames
+        if kernel32 != nil || kernel64 != nil { useKernelSlotNames(slotNames) }
+        // A variable listed twice gets both updates in list order: one wave per occurrence.
+        let waves = DescentOptimizers.Optimizer.waves(of: variables) ?? [Array(variables.indices)]
+        for wave in waves {
+            var batch32 = DenseJobBatch(capacity: kernel32 == nil ? 0 : wave.count, slotCount: slotNames.count)
+            var batch64 = DenseJobBatch(capacity: kernel64 == nil ? 0 : wave.count, slotCount: slotNames.count)
+            for i in wave {
+                let v = variables[i]
+                if case .dense(let t) = grads[i], let _ = v.dtype == .float32 ? kernel32 : kernel64 {
+                    if v.dtype == .float32 {
+                        batch32.append(gradient: t.unsafeStorage, variable: v, slots: try kernelSlots(of: v))
+                    } else {
+                        batch64.append(gradient: t.unsafeStorage, variable: v, slots: try kernelSlots(of: v))
+                    }
+                } else {
+                    try updateStep(grads[i], v, coefficients[v.dtype]!)
+                }
+            }
+            withExtendedLifetime(grads) {
+                if let kernel32, !batch32.isEmpty { batch32.run(kernel32) }
+                if let kernel64, !batch64.isEmpty { batch64.run(kernel64) }
+            }
+        }
+    }
+
+    /// Keras 3's `_update_model_variables_moving_average` for every built variable, then (every
+    /// `ema_overwrite_frequency` steps) `_overwrite_model_variables_with_average_value`.
+    func updateAverages() throws {
+        let k = kerasIterations
+        for (v, average) in zip(trainableVariables, averages) {
+            let momentum = TypedScalar(k != 0 ? 1 : 0, v.dtype) * TypedScalar(options.emaMomentum.value, v.dtype)
+            let oneMinus = 1 - momentum
+            let a = average.untrackedValue, x = v.untrackedValue
+            try average.assign(((a * momentum.value).untracked + (x * oneMinus.value).untracked).untracked)
+        }
+        if let f = options.emaOverwriteFrequency, (k &+ 1) % Int64(f) == 0 {
+            for (v, average) in zip(trainableVariables, averages) { try v.assign(average.untrackedValue) }
+        }
+    }
+
+    /// Replaces the variables the optimizer was built with by their moving averages (Keras'
+    /// `finalize_variable_values`; `fit` calls it after the last epoch). Does nothing without `use_ema`.
+    public func finalizeVariableValues() throws {
+        guard options.useEMA else { return }
+        for (v, average) in zip(trainableVariables, averages) { try v.assign(average.untrackedValue) }
+    }
+
+    /// Multiplies a loss by `loss_scale_factor` (Keras' `scale_loss`), before taking gradients.
+    public func scaleLoss(_ loss: Tensor) throws -> Tensor {
+        guard let f = options.lossScaleFactor else { return loss }
+        return try loss * TypedScalar(f.value, loss.dtype).value
+    }
+}

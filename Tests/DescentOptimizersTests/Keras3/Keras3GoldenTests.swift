@@ -1,0 +1,47 @@
+import DescentOptimizers
+import DescentTensor
+import Testing
+
+/// The Keras 3.15.1 golden trajectories in Tests/Fixtures/keras3_optimizers
+/// (scripts/golden/generate_keras3_optimizers.py): every step's variables, the optimizer's variables
+/// (`optimizer.variables`, Keras 3's order), their paths, `iterations` and the config after the run.
+@Suite struct Keras3GoldenTests {
+    static let cases = (try? Fixtures.names(in: "keras3_optimizers")) ?? []
+
+    @Test(arguments: cases)
+    func matchesKeras3(_ name: String) throws {
+        let fixture = try #require(try Fixtures.load("keras3_optimizers/\(name).json").objectValue)
+        let input = try #require(fixture["input"])
+        let expected = try #require(fixture["expected"]?.objectValue)
+        let output = try Replay.run(input)
+        #expect(output["iterations"] == expected["iterations"])
+        #expect(output["weight_names"] == expected["weight_names"])
+        #expect(output["config"] == expected["config"], "config: \(output["config"]?.serialized ?? "")")
+        let gotSteps = try #require(output["steps"]?.arrayValue)
+        let wantSteps = try #require(expected["steps"]?.arrayValue)
+        #expect(gotSteps.count == wantSteps.count)
+        var worst = 0.0, worstAt = ""
+        for (s, (got, want)) in zip(gotSteps, wantSteps).enumerated() {
+            let g = got.objectValue?["variables"]?.arrayValue ?? [], w = want.objectValue?["variables"]?.arrayValue ?? []
+            #expect(g.count == w.count)
+            for (v, (gv, wv)) in zip(g, w).enumerated() {
+                for (i, (x, e)) in zip(gv.arrayValue ?? [], wv.arrayValue ?? []).enumerated() {
+                    let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
+                    if !(err <= worst) { worst = err; worstAt = "step \(s) variable \(v) element \(i): \(x) vs \(e)" }
+                }
+            }
+        }
+        #expect(worst <= 1e-5, "worst \(worst) at \(worstAt)")
+        let gotWeights = output["weights"]?.arrayValue ?? [], wantWeights = expected["weights"]?.arrayValue ?? []
+        #expect(gotWeights.count == wantWeights.count)
+        var worstWeight = 0.0
+        for (gw, ww) in zip(gotWeights, wantWeights) {
+            let gs = gw.arrayValue ?? [gw], ws = ww.arrayValue ?? [ww]
+            for (x, e) in zip(gs, ws) {
+                let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
+                if !(err <= worstWeight) { worstWeight = err }
+            }
+        }
+        #expect(worstWeight <= 1e-5, "optimizer variables differ by \(worstWeight)")
+    }
+}
