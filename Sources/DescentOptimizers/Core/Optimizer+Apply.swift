@@ -58,7 +58,7 @@ extension Optimizer {
     public func applyGradients(_ gradsAndVars: [(Gradient?, Variable)],
                                experimentalAggregateGradients: Bool = true) throws -> Int64 {
         if let keras3 = self as? Keras3.Optimizer {
-            return try keras3.keras3Apply(gradsAndVars, aggregate: experimentalAggregateGradients)
+            return try keras3.applyKeras3(gradsAndVars, aggregate: experimentalAggregateGradients)
         }
         if gradsAndVars.isEmpty { return iterationCount }
         // One pass splits the pairs into parallel arrays (copying a (Gradient, Variable) tuple is costly:

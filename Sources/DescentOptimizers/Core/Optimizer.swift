@@ -352,7 +352,13 @@ open class Optimizer {
     @discardableResult
     public func addWeight(name: String, shape: [Int], dtype: DType = .float32, initializer: SlotInitializer = .zeros,
                           trainable: Bool = false) throws -> Variable {
-        let v = Variable(try initializer.makeValue(shape: shape, dtype: dtype), name: "\(self.name)/\(name)", trainable: trainable)
+        try addWeight(fullName: "\(self.name)/\(name)", shape: shape, dtype: dtype, initializer: initializer, trainable: trainable)
+    }
+
+    /// ``addWeight(name:shape:dtype:initializer:trainable:)`` with the variable's full name given.
+    func addWeight(fullName: String, shape: [Int], dtype: DType, initializer: SlotInitializer,
+                   trainable: Bool) throws -> Variable {
+        let v = Variable(try initializer.makeValue(shape: shape, dtype: dtype), name: fullName, trainable: trainable)
         heldWeights.append(v)
         sharding?.appendReplicated(v)
         return v
@@ -560,6 +566,10 @@ open class Optimizer {
     public static func allReduceSumGradients(_ gradsAndVars: [(Gradient?, Variable)]) -> [(Gradient?, Variable)] {
         gradsAndVars
     }
+
+    /// Optimizers whose variables follow this one's in ``weights`` (Keras 3's `LossScaleOptimizer` and
+    /// `MultiOptimizer` list their inner optimizers' variables after their own).
+    var childOptimizers: [Optimizer] { [] }
 
     /// Whether ``setShardsStateAcrossReplicas(_:)`` may turn sharded state on for this class.
     open var supportsShardedState: Bool { true }

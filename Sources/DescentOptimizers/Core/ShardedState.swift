@@ -323,7 +323,10 @@ extension Optimizer {
     /// Every weight, in TensorFlow's order, gathered from the replicas that hold them (see
     /// ``setShardsStateAcrossReplicas(_:)``); ``localWeights`` without communication when unsharded.
     func allWeights() -> [Variable] {
-        guard let sharding, sharding.slotEntryCount > 0 else { return heldWeights }
+        guard let sharding, sharding.slotEntryCount > 0 else {
+            let children = childOptimizers
+            return children.isEmpty ? heldWeights : heldWeights + children.flatMap { $0.allWeights() }
+        }
         do {
             return try sharding.consolidated()
         } catch {
@@ -337,7 +340,7 @@ extension Optimizer {
         if let sharding, sharding.slotEntryCount > 0 {
             return sharding.layout.map { ($0.name, $0.shape, $0.dtype, $0.local) }
         }
-        return heldWeights.map { ($0.name, $0.shape, $0.dtype, $0) }
+        return allWeights().map { ($0.name, $0.shape, $0.dtype, $0) }
     }
 
     /// `addSlot` for a sharded optimizer: records a slot of a variable owned elsewhere and returns the

@@ -202,16 +202,5 @@ extension Keras3.Optimizer {
         }
     }
 
-    /// Replaces the variables the optimizer was built with by their moving averages (Keras'
-    /// `finalize_variable_values`; `fit` calls it after the last epoch). Does nothing without `use_ema`.
-    public func finalizeVariableValues() throws {
-        guard options.useEMA else { return }
-        for (v, average) in zip(trainableVariables, averages) { try v.assign(average.untrackedValue) }
-    }
 
-    /// Multiplies a loss by `loss_scale_factor` (Keras' `scale_loss`), before taking gradients.
-    public func scaleLoss(_ loss: Tensor) throws -> Tensor {
-        guard let f = options.lossScaleFactor else { return loss }
-        return try loss * TypedScalar(f.value, loss.dtype).value
-    }
 }

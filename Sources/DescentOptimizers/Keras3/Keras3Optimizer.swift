@@ -86,11 +86,22 @@ extension Keras3 {
     /// ``updateStep(_:_:_:)`` (the readable reference path, also used for sparse gradients), optionally a
     /// fused ``denseKernel(for:)`` with ``denseKernelSlotNames``, ``ownConfig`` and `init(config:)`.
     open class Optimizer: DescentOptimizers.Optimizer {
-        /// The base options (weight decay, clipping, EMA, loss scale, accumulation).
-        public let options: Options
+        /// The base options (weight decay, clipping, EMA, loss scale, accumulation). A wrapper sets its
+        /// inner optimizers' `lossScaleFactor` (LossScaleOptimizer clears it, MultiOptimizer sets its own).
+        public internal(set) var options: Options
         /// The learning rate: a float32 variable (`learning_rate`, second in ``weights``), a schedule
         /// called with the raw iteration count, or a closure.
         var learningRateStorage: LearningRateStorage
+        /// Runs one `applyGradients` call (Keras 3's `apply`): the base lifecycle, or a wrapper's own.
+        func applyKeras3(_ gradsAndVars: [(Gradient?, Variable)], aggregate: Bool) throws -> Int64 {
+            try keras3Apply(gradsAndVars, aggregate: aggregate)
+        }
+
+        /// The name scope the variables made by ``build(_:)`` are created in (`"lso/"` for the inner
+        /// optimizer of a LossScaleOptimizer named `lso`, which builds it inside its own scope, as Keras
+        /// does); empty otherwise.
+        var buildScope = ""
+
         /// Whether ``build(_:)`` ran.
         public private(set) var isBuilt = false
         /// The variables the optimizer was built with, in order (Keras' `_trainable_variables`).
@@ -240,11 +251,25 @@ extension Keras3 {
             }
         }
 
+        /// Multiplies a loss by `loss_scale_factor` (Keras' `scale_loss`), before taking gradients; a
+        /// LossScaleOptimizer multiplies by its dynamic scale.
+        open func scaleLoss(_ loss: Tensor) throws -> Tensor {
+            guard let f = options.lossScaleFactor else { return loss }
+            return try loss * TypedScalar(f.value, loss.dtype).value
+        }
+
+        /// Replaces the variables the optimizer was built with by their moving averages (Keras'
+        /// `finalize_variable_values`; `fit` calls it after the last epoch). Does nothing without `use_ema`.
+        open func finalizeVariableValues() throws {
+            guard options.useEMA else { return }
+            for (v, average) in zip(trainableVariables, averages) { try v.assign(average.untrackedValue) }
+        }
+
         // MARK: - Iterations
 
         /// Keras' public `iterations`: the raw count floor-divided by `gradient_accumulation_steps` (the
         /// number of updates made), or the raw count.
-        public var kerasIterations: Int64 {
+        open var kerasIterations: Int64 {
             let raw = iterationCount
             guard let steps = options.gradientAccumulationSteps else { return raw }
             return raw >= 0 ? raw / Int64(steps) : (raw - Int64(steps) + 1) / Int64(steps)
@@ -300,6 +325,7 @@ extension Keras3 {
                 throw OptimizerError.gradientMismatch(variable: v.name, message: "cannot update a variable of dtype \(v.dtype)")
             }
             let mark = weightsMark
+            buildMark = mark
             do {
                 if options.useEMA { averages = try variables.map { try addVariable(from: $0, name: "average") } }
                 var index: [Int: Int] = [:]
@@ -314,13 +340,19 @@ extension Keras3 {
             } catch {
                 averages = []
                 accumulators = []
+                resetClassBuild()
                 rollBackWeights(to: mark)
                 throw error
             }
         }
 
-        /// Forgets the build (after ``rollBackWeights(to:)`` removed its variables).
+        /// How far ``weights`` reached before the build.
+        var buildMark: WeightsMark?
+
+        /// Undoes the build: removes the variables it made and forgets them.
         func resetBuild() {
+            if let buildMark { rollBackWeights(to: buildMark) }
+            buildMark = nil
             isBuilt = false
             trainableVariables = []
             variableIndex = [:]
@@ -345,7 +377,7 @@ extension Keras3 {
                                 shape: [Int]? = nil, dtype: DType? = nil) throws -> Variable {
             let path = reference.name.replacingOccurrences(of: "/", with: "_")
             return try addSlot(reference, slotName, initializer: initializer, shape: shape,
-                               fullName: "\(name)/\(path)_\(slotName)", dtype: dtype)
+                               fullName: "\(buildScope)\(name)/\(path)_\(slotName)", dtype: dtype)
         }
 
         /// Adds, for each variable in turn, one optimizer variable per name (Keras'
@@ -362,11 +394,12 @@ extension Keras3 {
         }
 
         /// Adds one optimizer variable that belongs to no model variable (Keras' `add_variable`), named
-        /// `"<optimizer>/<name>"`.
+        /// `"<optimizer>/<name>"` (inside the build scope, see ``addVariable(from:name:initializer:shape:dtype:)``).
         @discardableResult
         public func addVariable(name variableName: String, shape: [Int], dtype: DType = .float32,
                                 initializer: SlotInitializer = .zeros) throws -> Variable {
-            try addWeight(name: variableName, shape: shape, dtype: dtype, initializer: initializer)
+            try addWeight(fullName: "\(buildScope)\(name)/\(variableName)", shape: shape, dtype: dtype,
+                          initializer: initializer, trainable: false)
         }
 
         /// The position of `variable` among the variables the optimizer was built with.
