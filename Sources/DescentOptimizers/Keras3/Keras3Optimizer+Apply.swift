@@ -123,8 +123,9 @@ extension Keras3.Optimizer {
         return grads
     }
 
-    /// Keras 3's `clip_by_global_norm`: `G = sqrt(Σ sum(g²))`, each gradient times
-    /// `c · min(1/G, 1/c) + (G − G)` (`1/c` is a Python division, rounded once).
+    /// Keras 3's `clip_by_global_norm`: `G = sqrt(Σ sum(g²))` (the squares of a sparse gradient's rows
+    /// as given), each gradient times `c · min(1/G, 1/c) + (G − G)` (`1/c` is a Python division, rounded
+    /// once); a sparse gradient comes out dense.
     static func clipByGlobalNorm(_ grads: [Gradient], _ c: Double) throws -> [Gradient] {
         let values = grads.map(GradientClipping.values(of:))
         guard let dtype = values.first?.dtype else { return grads }
@@ -139,7 +140,14 @@ extension Keras3.Optimizer {
         let smaller = inverseNorm.value.isNaN || inverseClip.value.isNaN ? TypedScalar(.nan, dtype)
             : (inverseNorm.value < inverseClip.value ? inverseNorm : inverseClip)
         let scale = TypedScalar(c, dtype) * smaller + (norm - norm)
-        return try grads.map { g in try GradientClipping.mapValues(g) { try ($0.untracked * scale.value).untracked } }
+        // `v * scale` with an `IndexedSlices` goes through TensorFlow's operator, which makes it dense
+        // (repeated rows summed) first.
+        return try grads.map { g in
+            switch g {
+            case .dense(let t): return .dense(try t.untracked * scale.value)
+            case .sparse(let s): return .dense(try s.toDense() * scale.value)
+            }
+        }
     }
 
     /// Keras 3's `_apply_weight_decay`: `var ← var − (var·wd)·lr` for every variable not excluded.

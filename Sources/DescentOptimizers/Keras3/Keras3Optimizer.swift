@@ -278,8 +278,9 @@ extension Keras3 {
         // MARK: - Weight decay
 
         /// Excludes variables from weight decay (Keras' `exclude_from_weight_decay`): the given variables,
-        /// and every variable whose name (the last component of its path, Keras' `variable.name`) contains
-        /// a match of one of the regular expressions in `names`. Only before the optimizer is built.
+        /// and every variable whose TensorFlow name (its path and `":0"`, `"dense/bias:0"`: what Keras 3's
+        /// TensorFlow backend searches) contains a match of one of the regular expressions in `names`.
+        /// Only before the optimizer is built.
         /// - Throws: ``OptimizerError/invalidArgument(field:message:)`` after the build or for a pattern
         ///   that is not a regular expression.
         public func excludeFromWeightDecay(variables: [Variable] = [], names: [String] = []) throws {
@@ -302,10 +303,11 @@ extension Keras3 {
             if let cached = weightDecayCache[variable.id] { return cached }
             var use = !weightDecayExcludedIDs.contains(variable.id)
             if use, !weightDecayExcludedNames.isEmpty {
-                let shortName = variable.name.split(separator: "/").last.map(String.init) ?? variable.name
+                // The TensorFlow backend searches the `tf.Variable`'s name: the path and ":0".
+                let tfName = variable.name + ":0"
                 for pattern in weightDecayExcludedNames {
                     // Checked in `excludeFromWeightDecay`.
-                    if let regex = try? Regex(pattern), shortName.contains(regex) { use = false; break }
+                    if let regex = try? Regex(pattern), tfName.contains(regex) { use = false; break }
                 }
             }
             weightDecayCache[variable.id] = use

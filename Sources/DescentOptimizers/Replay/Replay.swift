@@ -7,7 +7,7 @@ import DescentTensor
 /// Input:
 /// ```
 /// {"optimizer": <tf.keras.optimizers.serialize(opt)>, "exclude_from_weight_decay": [regex, ...] (optional, Keras 3),
-///  "variables": [{"name": "var0", "shape": [4, 5], "dtype": "float32", "value": [...], "constraint": null}],
+///  "variables": [{"name": "var0", "path": "dense/var0" (optional: Keras 3's path, then the variable's name), "shape": [4, 5], "dtype": "float32", "value": [...], "constraint": null}],
 ///  "steps": [{"gradients": [null | {"dense": [...]} | {"indices": [...], "values": [...], "dense_shape": [...]}]}]}
 /// ```
 /// Output: `{"steps": [{"variables": [[...], ...]}], "iterations": N, "weights": [[...], ...],
@@ -120,8 +120,14 @@ public enum Replay {
 
     static func parseVariable(_ v: JSONValue, at path: String, _ customObjects: CustomObjects) throws -> Variable {
         guard let o = v.objectValue else { throw JSONError("\(path): expected an object, got \(v.typeName)") }
-        try o.rejectUnknownKeys(allowed: ["name", "shape", "dtype", "value", "constraint"], in: path)
-        guard let name = o["name"]?.stringValue else { throw JSONError("\(path).name: expected a string") }
+        try o.rejectUnknownKeys(allowed: ["name", "path", "shape", "dtype", "value", "constraint"], in: path)
+        guard var name = o["name"]?.stringValue else { throw JSONError("\(path).name: expected a string") }
+        // Keras 3 variables have a short `name` ("kernel") and a `path` ("dense/kernel"); a Descent
+        // variable's name is the path.
+        if let given = o["path"], given != .null {
+            guard let variablePath = given.stringValue else { throw JSONError("\(path).path: expected a string") }
+            name = variablePath
+        }
         let shape = try intList(o["shape"], at: "\(path).shape")
         if let bad = shape.first(where: { $0 < 0 }) { throw JSONError("\(path).shape: dimension \(bad) is negative") }
         let count = try elementCount(shape, at: "\(path).shape")

@@ -98,14 +98,18 @@ import Testing
         #expect(throws: OptimizerError.self) { try scheduled.setLearningRate(0.3) }
     }
 
-    @Test func weightDecayExclusionMatchesTheShortName() throws {
+    @Test func weightDecayExclusionSearchesTheTensorFlowName() throws {
         let kernel = Variable(Tensor([1] as [Float]), name: "dense/kernel"), bias = Variable(Tensor([1] as [Float]), name: "dense/bias")
         let opt = try Keras3.AdamW(learningRate: 0.5, weightDecay: 0.5)
         try opt.excludeFromWeightDecay(names: ["bias"])
         #expect(opt.usesWeightDecay(kernel) && !opt.usesWeightDecay(bias))
         let dense = try Keras3.AdamW(weightDecay: 0.5)
-        try dense.excludeFromWeightDecay(names: ["dense"])
-        #expect(dense.usesWeightDecay(kernel))  // Keras 3 matches `variable.name` ("kernel"), not the path
+        try dense.excludeFromWeightDecay(names: ["dense/k", ":0$"])
+        // Keras 3's TensorFlow backend searches the tf.Variable's name, "dense/kernel:0".
+        #expect(!dense.usesWeightDecay(kernel) && !dense.usesWeightDecay(bias))
+        let other = try Keras3.AdamW(weightDecay: 0.5)
+        try other.excludeFromWeightDecay(names: ["^bias"])
+        #expect(other.usesWeightDecay(bias))
         try opt.applyGradients([(Tensor([0] as [Float]), kernel), (Tensor([0] as [Float]), bias)])
         #expect(kernel.untrackedValue.doubles == f32([0.75]) && bias.untrackedValue.doubles == f32([1]))
         #expect(throws: OptimizerError.self) { try opt.excludeFromWeightDecay(names: ["x"]) }
