@@ -93,6 +93,7 @@ extension Keras3.Optimizer {
                 if aggregate && strategy.numReplicasInSync > 1 {
                     grads = try strategy.sumGradients(grads, for: variables).map { $0! }
                 }
+                try willApplyUpdates(coefficients)
                 try runUpdates(grads, variables, coefficients)
             }
             // 5. EMA, constraints.

@@ -432,6 +432,11 @@ extension Keras3 {
             throw OptimizerError.notImplemented(optimizer: name, method: "updateStep")
         }
 
+        /// Runs once per update, after clipping and weight decay and just before the variables' updates
+        /// (Keras' `_backend_update_step`, which Nadam overrides to advance its `u_product`); not on the
+        /// calls that only accumulate gradients. The default does nothing.
+        open func willApplyUpdates(_ coefficients: [DType: Coefficients]) throws {}
+
         /// Whether the class's fused ``denseKernel(for:)`` serves dense gradients (exact built-in types
         /// only, so a subclass overriding ``updateStep(_:_:_:)`` is called).
         open override var fusesDenseUpdates: Bool { false }

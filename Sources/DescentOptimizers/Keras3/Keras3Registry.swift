@@ -8,9 +8,14 @@ extension Keras3 {
         [String: @Sendable (JSONObject, CustomObjects) throws -> DescentOptimizers.Optimizer] = [
             "sgd": { try SGD(config: $0, customObjects: $1) },
             "adam": { try Adam(config: $0, customObjects: $1) },
+            "adamax": { try Adamax(config: $0, customObjects: $1) },
             "adamw": { try AdamW(config: $0, customObjects: $1) },
+            "lamb": { try Lamb(config: $0, customObjects: $1) },
+            "lion": { try Lion(config: $0, customObjects: $1) },
             "lossscaleoptimizer": { try LossScaleOptimizer(config: $0, customObjects: $1) },
             "multioptimizer": { try MultiOptimizer(config: $0, customObjects: $1) },
+            "nadam": { try Nadam(config: $0, customObjects: $1) },
+            "rmsprop": { try RMSprop(config: $0, customObjects: $1) },
         ]
 
     /// The config keys of Keras 3's `BaseOptimizer.get_config`, in its order.
