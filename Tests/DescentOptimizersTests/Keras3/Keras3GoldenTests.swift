@@ -15,7 +15,13 @@ import Testing
         let expected = try #require(fixture["expected"]?.objectValue)
         let output = try Replay.run(input)
         #expect(output["iterations"] == expected["iterations"])
-        #expect(output["weight_names"] == expected["weight_names"])
+        // Keras names an unnamed variable (Nadam's `u_product`) "variable", "variable_1", ... from one
+        // process-wide counter, so the suffix depends on what ran before in the process (the generator's
+        // earlier cases, this process's earlier tests): compare names without it.
+        func names(_ v: JSONValue?) -> [String] {
+            (v?.arrayValue ?? []).map { ($0.stringValue ?? "").replacing(#/variable_[0-9]+$/#, with: "variable") }
+        }
+        #expect(names(output["weight_names"]) == names(expected["weight_names"]))
         #expect(output["config"] == expected["config"], "config: \(output["config"]?.serialized ?? "")")
         let gotSteps = try #require(output["steps"]?.arrayValue)
         let wantSteps = try #require(expected["steps"]?.arrayValue)
