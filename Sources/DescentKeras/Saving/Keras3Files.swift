@@ -33,6 +33,8 @@ enum Keras3Files {
 
     /// The optimizer's variables in Keras 3's `optimizer.variables` order, or `nil` (see above).
     static func keras3Variables(_ optimizer: Optimizer, model: Sequential) throws -> [Variable]? {
+        // A Keras 3 optimizer's variables are Keras 3's `optimizer.variables`, in its order.
+        if optimizer is Keras3.Optimizer { return optimizer.weights }
         guard let groups = keras3SlotGroups(optimizer) else { return nil }
         var list = [optimizer.iterations]
         if case .number(let lr) = optimizer.learningRate {
@@ -133,7 +135,12 @@ enum Keras3Files {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.dateFormat = "yyyy-MM-dd@HH:mm:ss"
-        let metadata: JSONObject = ["keras_version": .string(kerasVersion), "date_saved": .string(formatter.string(from: Date()))]
+        var metadata: JSONObject = ["keras_version": .string(kerasVersion), "date_saved": .string(formatter.string(from: Date()))]
+        // A legacy (OptimizerV2) optimizer is written as its Keras 3 counterpart; this key (which Keras
+        // does not read) brings it back as the legacy class, so a Descent model resumes on its own numbers.
+        if includeOptimizer, let optimizer = model.optimizer, !(optimizer is Keras3.Optimizer) {
+            metadata[KerasOptimizerFormats.familyMetadataKey] = "legacy"
+        }
         let weights = try weightsTree(of: model, includeOptimizer: includeOptimizer)
         func failure(_ what: String) -> ModelFileError { ModelFileError(file: path, path: "/", message: "cannot write the zip archive: \(what)") }
         try AtomicFile.write(to: path, viaTemporaryFile: { temporary in
@@ -187,7 +194,7 @@ enum Keras3Files {
     /// The members of a `.keras` archive: the configuration (`config.json`; `metadata.json` must parse
     /// too), and the weights extracted to a temporary file (removed by the caller). Every member's
     /// CRC-32 is checked (minizip, with zlib's crc32).
-    static func readArchive(_ path: String) throws -> (config: JSONValue, weightsPath: String) {
+    static func readArchive(_ path: String) throws -> (config: JSONValue, metadata: JSONValue, weightsPath: String) {
         guard let zip = unzOpen64(path) else {
             throw ModelFileError(file: path, path: "/", message: "not a readable zip archive (a .keras file is one)")
         }
@@ -248,7 +255,7 @@ enum Keras3Files {
             try extract(name, limit: 64 << 20) { bytes.append(contentsOf: $0) }
             do { return try JSONValue(parsing: bytes) } catch { throw ModelFileError(file: path, path: name, message: "\(error)") }
         }
-        _ = try extractJSON("metadata.json")
+        let metadata = try extractJSON("metadata.json")
         let config = try extractJSON("config.json")
         let folder = ProcessInfo.processInfo.environment["TMPDIR"].flatMap { $0.isEmpty ? nil : $0 } ?? "/tmp"
         let target = "\(folder)/descent-\(getpid())-\(UInt64.random(in: 0...UInt64.max)).weights.h5"
@@ -265,6 +272,6 @@ enum Keras3Files {
             unlink(target)
             throw error
         }
-        return (config, target)
+        return (config, metadata, target)
     }
 }

@@ -6,8 +6,16 @@
 /// optimizer: the eight classes exist there under the same names with the same arguments and update
 /// rule, on a base with more options (`weight_decay`, `use_ema`, ...). A legacy optimizer is written
 /// as its Keras 3 counterpart (those options at their defaults; `decay` has no counterpart and must be
-/// 0), and a Keras 3 config whose extra options are at their defaults is read as the legacy class.
+/// 0); a ``Keras3`` optimizer is written as it is. A Keras 3 config (`"module": "keras.optimizers"`) is
+/// read as the ``Keras3`` class, as Python Keras 3 reads it.
 enum KerasOptimizerFormats {
+    /// The `metadata.json` key of a `.keras` file whose optimizer Descent wrote from a legacy class.
+    static let familyMetadataKey = "descent_optimizer_family"
+
+    /// While reading a `.keras` file Descent wrote from a legacy optimizer: read the optimizer config as
+    /// the legacy class (see ``familyMetadataKey``).
+    @TaskLocal static var readsLegacyFamily = false
+
     /// The Keras 3 base optimizer's options, in `get_config()` order, with their defaults.
     static let keras3BaseOptions: [(String, JSONValue)] = [
         ("weight_decay", .null), ("clipnorm", .null), ("global_clipnorm", .null), ("clipvalue", .null),
@@ -18,6 +26,8 @@ enum KerasOptimizerFormats {
     /// `{"module": "keras.optimizers", "class_name": ..., "config": {...}, "registered_name": null}`.
     /// - Throws: ``KerasError`` for a nonzero legacy `decay` or a class Keras 3 does not have.
     static func keras3Serialization(_ optimizer: Optimizer) throws -> JSONValue {
+        // A Keras 3 optimizer is written as it is.
+        if optimizer is Keras3.Optimizer { return .object(try optimizer.serialize()) }
         let legacy = try optimizer.serialize(legacyFormat: true)
         guard let className = legacy["class_name"]?.stringValue, let config = legacy["config"]?.objectValue else {
             throw KerasError.invalidArgument(field: "optimizer", message: "has no Keras config")
@@ -50,6 +60,10 @@ enum KerasOptimizerFormats {
             throw KerasError.invalidConfig(kind: "optimizer", message: "expected an object, got \(value.typeName)")
         }
         guard object["module"]?.stringValue == "keras.optimizers" else { return try Optimizer.deserialize(object) }
+        // Keras 3's own optimizers: the Keras 3 family, so that training resumes on Keras 3's numbers.
+        if !readsLegacyFamily, format == .keras3 || Keras3.builtInFactories[(object["class_name"]?.stringValue ?? "").lowercased()] != nil {
+            return try Optimizer.deserialize(object)
+        }
         let (className, config) = try Optimizer.readWrapper(object, kind: "optimizer")
         var legacy = JSONObject()
         for (key, value) in config {

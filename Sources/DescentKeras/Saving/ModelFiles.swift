@@ -114,7 +114,8 @@ extension Sequential {
             if let optimizerValues, let optimizer = model.optimizer { try optimizer.setWeights(optimizerValues) }
             return model
         case .keras:
-            let (config, weightsPath) = try Keras3Files.readArchive(path)
+            let (config, metadata, weightsPath) = try Keras3Files.readArchive(path)
+            let legacyFamily = metadata.objectValue?[KerasOptimizerFormats.familyMetadataKey]?.stringValue == "legacy"
             defer { unlink(weightsPath) }
             let model = try withContext(path, "config.json") { try Sequential.fromKerasModelConfig(config, field: "config.json", weightsWillBeLoaded: true) }
             guard model.builtInputShape != nil || model.layers.isEmpty else {
@@ -125,7 +126,9 @@ extension Sequential {
             var optimizerState: [(Variable, Tensor)]?
             if compile, let compileConfig = config.objectValue?["compile_config"]?.objectValue, !compileConfig.keys.isEmpty {
                 try withContext(path, "config.json compile_config") {
-                    try model.compile(fromConfig: compileConfig, format: .keras3, field: "compile_config")
+                    try KerasOptimizerFormats.$readsLegacyFamily.withValue(legacyFamily) {
+                        try model.compile(fromConfig: compileConfig, format: .keras3, field: "compile_config")
+                    }
                 }
                 if let optimizer = model.optimizer { optimizerState = try Keras3Files.readOptimizer(file, into: optimizer, model: model) }
             }
@@ -148,7 +151,9 @@ extension Sequential {
     /// optimizer's number).
     static func assignKeras3State(_ state: [(Variable, Tensor)], to optimizer: Optimizer) throws {
         for (variable, value) in state {
-            if variable.name.hasSuffix("/learning_rate") {
+            // A legacy optimizer's learning rate is a number (the variable was made for the file); a Keras 3
+            // optimizer's is its own variable.
+            if !(optimizer is Keras3.Optimizer), variable.name.hasSuffix("/learning_rate") {
                 optimizer.learningRate = .number(try value.item())
             } else {
                 try variable.assign(value)
@@ -202,7 +207,7 @@ extension Sequential {
             return try loadJSONWeights(fromFile: path)
         }
         if path.lowercased().hasSuffix(".keras") {
-            let (_, weightsPath) = try Keras3Files.readArchive(path)
+            let (_, _, weightsPath) = try Keras3Files.readArchive(path)
             defer { unlink(weightsPath) }
             let file = try HDF5File(readingFrom: weightsPath, displayName: "\(path)/model.weights.h5")
             return try setWeights(try Keras3Files.readWeights(file, for: self))

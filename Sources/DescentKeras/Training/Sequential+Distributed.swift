@@ -58,20 +58,20 @@ extension Sequential {
         let localRows = x.rank == 0 ? 1 : x.shape[0]
         let scale = 1.0 / Double(strategy.numReplicasInSync)
         let tape = GradientTape()
-        let (value, predictions) = try tape.record { () throws -> (Tensor, Tensor) in
+        let (value, scaled, predictions) = try tape.record { () throws -> (Tensor, Tensor, Tensor) in
             let predictions = try self(x, training: true)
             var value = try Sequential.replicaLoss(loss, y, predictions, localRows: localRows, globalRows: globalRows)
             for penalty in try regularizationLosses() { value = try value + penalty * scale }
-            return (value, predictions)
+            return (value, try Sequential.scaledForGradients(value, optimizer), predictions)
         }
         let variables = trainableWeights
         if optimizer.needsUnsummedGradients {
             // The optimizer sums them itself (sharded state: a reduce-scatter; or a custom aggregator).
-            let local = try tape.gradient(of: value, wrt: variables)
+            let local = try tape.gradient(of: scaled, wrt: variables)
             try optimizer.applyGradients(Array(zip(local, variables)))
         } else {
             let synchronizer = try GradientSynchronizer(strategy: strategy, variables: variables)
-            let local = try tape.gradient(of: value, wrt: variables, onReady: synchronizer.gradientReady)
+            let local = try tape.gradient(of: scaled, wrt: variables, onReady: synchronizer.gradientReady)
             let summed = try synchronizer.finish(local)
             try optimizer.applyGradients(Array(zip(summed, variables)), experimentalAggregateGradients: false)
         }

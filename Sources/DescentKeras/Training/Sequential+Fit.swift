@@ -167,6 +167,8 @@ extension Sequential {
             try backup?.epochEnded(model: self, callbacks: callbacks, epoch: epoch, generator: generator)
             if stopTraining { break }
         }
+        // Keras 3's fit replaces the weights by their moving averages (`use_ema`) at the end.
+        if epochs > 0, let keras3 = optimizer as? Keras3.Optimizer { try keras3.finalizeVariableValues() }
         for c in all { try c.onTrainEnd(model: self) }
         return history
     }

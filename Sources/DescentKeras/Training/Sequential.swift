@@ -217,18 +217,26 @@ public final class Sequential {
         }
     }
 
+    /// The loss the gradients are taken of: a Keras 3 optimizer's `scale_loss` (its `loss_scale_factor`,
+    /// or a LossScaleOptimizer's dynamic scale), the loss itself otherwise. Recorded on the tape; the
+    /// reported loss stays unscaled, as in Keras 3's `train_step`.
+    static func scaledForGradients(_ loss: Tensor, _ optimizer: Optimizer) throws -> Tensor {
+        guard let keras3 = optimizer as? Keras3.Optimizer else { return loss }
+        return try keras3.scaleLoss(loss)
+    }
+
     /// ``trainStep(_:_:)`` on one replica: today's step, with no collective.
     func localTrainStep(_ x: Tensor, _ y: Tensor) throws -> (loss: Double, predictions: Tensor) {
         let (optimizer, loss) = try compiled()
         let tape = GradientTape()
-        let (value, predictions) = try tape.record { () throws -> (Tensor, Tensor) in
+        let (value, scaled, predictions) = try tape.record { () throws -> (Tensor, Tensor, Tensor) in
             let predictions = try self(x, training: true)
             var value = try loss(y, predictions, sampleWeight: nil)
             for penalty in try regularizationLosses() { value = try value + penalty }
-            return (value, predictions)
+            return (value, try Sequential.scaledForGradients(value, optimizer), predictions)
         }
         let variables = trainableWeights
-        let grads = try tape.gradient(of: value, wrt: variables)
+        let grads = try tape.gradient(of: scaled, wrt: variables)
         try optimizer.applyGradients(Array(zip(grads, variables)))
         return (try value.item(), predictions.untracked)
     }

@@ -571,6 +571,10 @@ open class Optimizer {
     /// `MultiOptimizer` list their inner optimizers' variables after their own).
     var childOptimizers: [Optimizer] { [] }
 
+    /// Whether clipping applies to each replica's gradients before they are summed (Keras 3), so that a
+    /// training loop must not sum them first.
+    var clipsBeforeSumming: Bool { false }
+
     /// Whether ``setShardsStateAcrossReplicas(_:)`` may turn sharded state on for this class.
     open var supportsShardedState: Bool { true }
 

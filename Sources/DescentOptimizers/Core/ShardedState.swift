@@ -211,7 +211,10 @@ extension Optimizer {
     /// in its own way: a custom `gradientAggregator`, or sharded state (which reduce-scatters). A
     /// training loop that would sum gradients during the backward pass (`fit` under a strategy) passes
     /// them unsummed to such an optimizer instead.
-    public var needsUnsummedGradients: Bool { shardingRequested || !aggregatesByIdentity }
+    ///
+    /// A Keras 3 optimizer with clipping needs them too: Keras 3 clips each replica's gradients before
+    /// the sum (its TensorFlow backend sums inside `_backend_update_step`).
+    public var needsUnsummedGradients: Bool { shardingRequested || !aggregatesByIdentity || clipsBeforeSumming }
 
     /// Makes each replica keep the slots of only the variables it owns (about 1/N of the optimizer's
     /// memory with N replicas), with the same numbers as unsharded.

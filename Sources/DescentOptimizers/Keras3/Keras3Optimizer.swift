@@ -482,6 +482,12 @@ extension Keras3 {
             }
         }
 
+        /// Keras 3 clips each replica's gradients, then sums them (in `_backend_update_step`).
+        override var clipsBeforeSumming: Bool {
+            clipnorm.map { $0 > 0 } == true || globalClipnorm.map { $0 > 0 } == true || clipvalue.map { $0 > 0 } == true
+                || childOptimizers.contains { $0.clipsBeforeSumming }
+        }
+
         /// Sharded optimizer state is not available for the Keras 3 family yet.
         open override var supportsShardedState: Bool { false }
     }
