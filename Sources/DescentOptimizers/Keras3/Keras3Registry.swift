@@ -9,6 +9,7 @@ extension Keras3 {
             "sgd": { try SGD(config: $0, customObjects: $1) },
             "adam": { try Adam(config: $0, customObjects: $1) },
             "adamw": { try AdamW(config: $0, customObjects: $1) },
+            "muon": { try Muon(config: $0, customObjects: $1) },
         ]
 
     /// The config keys of Keras 3's `BaseOptimizer.get_config`, in its order.
