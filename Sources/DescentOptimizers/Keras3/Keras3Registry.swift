@@ -10,6 +10,7 @@ extension Keras3 {
             "adam": { try Adam(config: $0, customObjects: $1) },
             "adamw": { try AdamW(config: $0, customObjects: $1) },
             "muon": { try Muon(config: $0, customObjects: $1) },
+            "schedulefreeadamw": { try ScheduleFreeAdamW(config: $0, customObjects: $1) },
         ]
 
     /// The config keys of Keras 3's `BaseOptimizer.get_config`, in its order.

@@ -27,7 +27,12 @@ extension Keras3 {
     /// with the transposes as BLAS flags: for a tall d the iteration runs on Z = Xᵀ = d directly
     /// (`A = ZᵀZ`, `Z ← a·Z + Z·Bᵀ`), which is the same arithmetic transposed. Keras computes these in
     /// float32 with TensorFlow's matmul (Eigen/oneDNN), not bfloat16 (torch.optim.Muon does bfloat16);
-    /// GEMM sums in another order, so results agree with Keras to rounding, not bit for bit.
+    /// GEMM sums in another order, so results agree with Keras to rounding, not bit for bit. Measured against
+    /// Keras 3.15.1 (12 steps, [4,4], [8,4], [4,8], [32,16]): at most 3.5e-7 relative on the variables for
+    /// learning rates up to 0.1, 2.2e-6 at 1.0; U itself differs by about 1e-6 (norm-wise), as far from
+    /// Keras as Keras is from the exact (float64) iteration. Two sources: GEMM's summation order (with
+    /// TensorFlow's norm and OpenBLAS' products the small cases are bit for bit) and the Frobenius norm's
+    /// reduction order (TensorFlow's `reduce_sum` and Descent's `sum` agree on about half the inputs).
     ///
     /// **AdamW step** (Keras' `_adamw_update_step`), with `lr_a = cast(lr · adam_lr_ratio)` (a float32
     /// product), `t = iterations + 1`, β cast to the dtype:
