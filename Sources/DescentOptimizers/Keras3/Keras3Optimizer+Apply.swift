@@ -151,10 +151,12 @@ extension Keras3.Optimizer {
         }
     }
 
-    /// Keras 3's `_apply_weight_decay`: `var ← var − (var·wd)·lr` for every variable not excluded.
+    /// Keras 3's `_apply_weight_decay`: `var ← var − (var·wd)·lr` for every variable with a rate
+    /// (``Keras3/Optimizer/weightDecayRate(for:)``: `weight_decay` unless excluded).
     func applyWeightDecay(_ variables: [Variable], _ coefficients: [DType: Coefficients]) throws {
-        guard let wd = options.weightDecay?.value else { return }
-        for v in variables where usesWeightDecay(v) {
+        guard appliesWeightDecay else { return }
+        for v in variables {
+            guard let wd = weightDecayRate(for: v) else { continue }
             let c = coefficients[v.dtype]!  // prepared for every dtype present
             let lr = try c["lr"], decay = TypedScalar.castFromFloat32(wd, v.dtype)
             let value = v.untrackedValue

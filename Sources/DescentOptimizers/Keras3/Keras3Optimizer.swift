@@ -314,6 +314,18 @@ extension Keras3 {
             return use
         }
 
+        /// The decoupled weight decay rate for `variable` this step, or `nil` for none (Keras'
+        /// `_apply_weight_decay`: `weight_decay` for every variable ``usesWeightDecay(_:)`` keeps).
+        /// Override for a class with its own rule (``Keras3/Muon``: `adam_weight_decay` for the
+        /// variables it updates with AdamW); keep it O(1) (it runs once per variable per step).
+        open func weightDecayRate(for variable: Variable) -> Double? {
+            usesWeightDecay(variable) ? options.weightDecay?.value : nil
+        }
+
+        /// Whether ``weightDecayRate(for:)`` can give a rate for some variable (the step skips the
+        /// weight decay loop when not).
+        open var appliesWeightDecay: Bool { options.weightDecay != nil }
+
         // MARK: - Building
 
         /// Creates the optimizer's variables for `variables` (Keras' `build`): the EMA averages

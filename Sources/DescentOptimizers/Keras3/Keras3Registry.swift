@@ -6,7 +6,6 @@ extension Keras3 {
     /// case-insensitively).
     @_spi(DescentInternals) public static let builtInFactories:
         [String: @Sendable (JSONObject, CustomObjects) throws -> DescentOptimizers.Optimizer] = [
-            "sgd": { try SGD(config: $0, customObjects: $1) },
             "adam": { try Adam(config: $0, customObjects: $1) },
             "adamax": { try Adamax(config: $0, customObjects: $1) },
             "adamw": { try AdamW(config: $0, customObjects: $1) },
@@ -14,8 +13,11 @@ extension Keras3 {
             "lion": { try Lion(config: $0, customObjects: $1) },
             "lossscaleoptimizer": { try LossScaleOptimizer(config: $0, customObjects: $1) },
             "multioptimizer": { try MultiOptimizer(config: $0, customObjects: $1) },
+            "muon": { try Muon(config: $0, customObjects: $1) },
             "nadam": { try Nadam(config: $0, customObjects: $1) },
             "rmsprop": { try RMSprop(config: $0, customObjects: $1) },
+            "schedulefreeadamw": { try ScheduleFreeAdamW(config: $0, customObjects: $1) },
+            "sgd": { try SGD(config: $0, customObjects: $1) },
         ]
 
     /// The config keys of Keras 3's `BaseOptimizer.get_config`, in its order.
