@@ -82,6 +82,18 @@ enum KerasFileFixtures {
     @Test func tfKerasEmbeddingModelContinuesTraining() throws { try checkContinues("tfkeras_embedding", file: "tfkeras_embedding.h5") }
     @Test func keras3AdamModelContinuesTraining() throws { try checkContinues("keras3_adam", file: "keras3_adam.keras") }
 
+    /// Keras 3 optimizers saved by Python Keras continue in Descent as the Keras 3 class, on Keras 3's
+    /// numbers: AdamW with weight decay and EMA, Lion, and a LossScaleOptimizer (its scale and counter
+    /// are restored; `trainStep` scales the loss by it).
+    @Test(arguments: ["keras3_adamw_ema", "keras3_lion", "keras3_loss_scale_adam"])
+    func keras3OptimizerModelContinuesTraining(_ name: String) throws {
+        try checkContinues(name, file: name + ".keras")
+        let model = try loadModel(fromFile: F.path(name + ".keras"))
+        let c = try F.load(name)
+        #expect(model.optimizer is Keras3.Optimizer)
+        #expect(model.optimizer.map { String(describing: type(of: $0)) } == c["optimizer_class"]?.stringValue)
+    }
+
     @Test(arguments: ["tfkeras_adam", "tfkeras_sgd_momentum", "tfkeras_embedding", "tfkeras_dropout_nocompile", "keras3_adam", "keras3_dropout_nocompile"])
     func weightsFilesLoadIntoTheArchitecture(_ caseName: String) throws {
         let c = try F.load(caseName)

@@ -277,12 +277,12 @@ def zip_texts(path):
         return [i.filename for i in z.infolist()], z.read("config.json").decode(), z.read("metadata.json").decode()
 
 
-def run_keras3_trained(name, description):
+def run_keras3_trained(name, description, make_optimizer=lambda: keras.optimizers.Adam(learning_rate=0.01)):
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed_for(name))
     x, y = float_data(name)
     model = k3_model()
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.01),
+    model.compile(optimizer=make_optimizer(),
                   loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True), metrics=["accuracy"])
     initial = model.get_weights()
     hist = model.fit(x, y, epochs=1, batch_size=8, shuffle=False, verbose=0)
@@ -388,6 +388,16 @@ CASES = [
      run_tfkeras_dropout),
     ("keras3_adam", "Keras 3 (TF backend) Dense(6, relu)+Dense(3), keras.optimizers.Adam(0.01), SCCE from logits, "
      "1 epoch (2 steps of 8), model.save .keras + save_weights .weights.h5", run_keras3_trained),
+    ("keras3_adamw_ema", "Keras 3 Dense(6, relu)+Dense(3), keras.optimizers.AdamW(0.01, weight_decay=0.05, "
+     "use_ema=True, ema_momentum=0.9), 1 epoch (2 steps of 8; fit ends by replacing the weights with their EMA), "
+     "model.save .keras", lambda n, d: run_keras3_trained(n, d, lambda: keras.optimizers.AdamW(
+         learning_rate=0.01, weight_decay=0.05, use_ema=True, ema_momentum=0.9))),
+    ("keras3_lion", "Keras 3 Dense(6, relu)+Dense(3), keras.optimizers.Lion(0.001), 1 epoch, model.save .keras",
+     lambda n, d: run_keras3_trained(n, d, lambda: keras.optimizers.Lion(learning_rate=0.001))),
+    ("keras3_loss_scale_adam", "Keras 3 Dense(6, relu)+Dense(3), keras.optimizers.LossScaleOptimizer(Adam(0.01), "
+     "initial_scale=64, dynamic_growth_steps=2), 1 epoch (the scale doubles after 2 steps), model.save .keras",
+     lambda n, d: run_keras3_trained(n, d, lambda: keras.optimizers.LossScaleOptimizer(
+         keras.optimizers.Adam(learning_rate=0.01), initial_scale=64.0, dynamic_growth_steps=2))),
     ("keras3_dropout_nocompile", "Keras 3 Dense(6, relu), Dropout(0.5), Dense(3), never compiled nor trained",
      run_keras3_dropout),
 ]
