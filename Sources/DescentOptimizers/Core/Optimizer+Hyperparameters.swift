@@ -1,6 +1,20 @@
+import DescentAutodiff
 import DescentTensor
 
 extension Optimizer {
+    /// The `float32` variable behind the numeric hyperparameter `name` (creating the hyperparameter
+    /// variables first if needed, as ``learningRateVariable`` does); `nil` for a schedule, closure or
+    /// tensor. Assigning the variable changes the value the next step uses.
+    /// - Throws: ``OptimizerError/invalidHyperparameter(name:message:)`` for a name this optimizer has not set.
+    public func hyperparameterVariable(named name: String) throws -> Variable? {
+        createHypersIfNeeded()
+        guard let entry = hypers.first(where: { $0.name == name }) else {
+            throw OptimizerError.invalidHyperparameter(name: name, message: "\(self.name) has no such hyperparameter (it has: \(hypers.map(\.name).joined(separator: ", ")))")
+        }
+        if case .variable(let v) = entry.storage { return v }
+        return nil
+    }
+
     /// The current learning rate as a number: the hyperparameter's value (its variable's, once created),
     /// a closure's result, a scalar tensor's value, or a schedule evaluated at the current
     /// ``iterationCount`` (the rate the next step starts from). Time-inverse `decay` is not applied

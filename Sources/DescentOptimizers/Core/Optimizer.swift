@@ -59,7 +59,8 @@ open class Optimizer {
     /// scope it is called in); a deserialized optimizer gets it the same way.
     public let distributionStrategy: Strategy
 
-    private var hypers: [(name: String, storage: HyperStorage)] = []
+    /// The hyperparameters in the order they were set (see ``setHyper(_:_:)``).
+    var hypers: [(name: String, storage: HyperStorage)] = []
     /// Numbers of the config this optimizer was deserialized from, to write them back in their form.
     var configNumbers: [String: JSONValue] = [:]
     private var hypersCreated = false
@@ -250,21 +251,8 @@ open class Optimizer {
         (try? hyperparameterVariable(named: "learning_rate")) ?? nil
     }
 
-    /// The `float32` variable behind the numeric hyperparameter `name` (creating the hyperparameter
-    /// variables first if needed, as ``learningRateVariable`` does); `nil` for a schedule, closure or
-    /// tensor. Assigning the variable changes the value the next step uses.
-    /// - Throws: ``OptimizerError/invalidHyperparameter(name:message:)`` for a name this optimizer has not set.
-    public func hyperparameterVariable(named name: String) throws -> Variable? {
-        createHypersIfNeeded()
-        guard let entry = hypers.first(where: { $0.name == name }) else {
-            throw OptimizerError.invalidHyperparameter(name: name, message: "\(self.name) has no such hyperparameter (it has: \(hypers.map(\.name).joined(separator: ", ")))")
-        }
-        if case .variable(let v) = entry.storage { return v }
-        return nil
-    }
-
     /// Replaces numeric hyperparameters by `float32` variables (Keras' `_create_hypers`), once.
-    private func createHypersIfNeeded() {
+    func createHypersIfNeeded() {
         guard !hypersCreated else { return }
         hypersCreated = true
         for (i, entry) in hypers.enumerated().sorted(by: { $0.element.name < $1.element.name }) {
