@@ -76,6 +76,37 @@ extension Optimizer {
         if !missing.isEmpty {
             Optimizer.warn("Gradients do not exist for variables [\(missing.map { "'\($0)'" }.joined(separator: ", "))] when minimizing the loss.")
         }
+        return try applyGradients(splitGradients: grads, variables: variables,
+                                  experimentalAggregateGradients: experimentalAggregateGradients)
+    }
+
+    /// Applies gradients to variables (Keras' `apply_gradients`) when every pair has a gradient, as a
+    /// ``GradientTransformer`` returns them; see ``applyGradients(_:experimentalAggregateGradients:)-([(Gradient?,Variable)],_)``
+    /// for the semantics (all or nothing, tied variables, NaN gradients) and the errors.
+    @discardableResult
+    public func applyGradients(_ gradsAndVars: [(Gradient, Variable)],
+                               experimentalAggregateGradients: Bool = true) throws -> Int64 {
+        if gradsAndVars.isEmpty { return iterationCount }
+        // Split into parallel arrays in one pass, as the optional form does (no array of tuples made).
+        var grads: [Gradient] = [], variables: [Variable] = []
+        grads.reserveCapacity(gradsAndVars.count)
+        variables.reserveCapacity(gradsAndVars.count)
+        for (g, v) in gradsAndVars {
+            grads.append(g)
+            variables.append(v)
+        }
+        return try applyGradients(splitGradients: grads, variables: variables,
+                                  experimentalAggregateGradients: experimentalAggregateGradients)
+    }
+
+    /// The step on parallel, non-empty arrays of gradients and their variables.
+    func applyGradients(splitGradients: [Gradient], variables: [Variable],
+                        experimentalAggregateGradients: Bool) throws -> Int64 {
+        if let keras3 = self as? Keras3.Optimizer {
+            // Keras 3's lifecycle (the optional form dispatches before splitting, to keep `nil` gradients).
+            return try keras3.applyKeras3(zip(splitGradients, variables).map { ($0, $1) }, aggregate: experimentalAggregateGradients)
+        }
+        var grads = splitGradients, variables = variables
 
         // 1. Check every pair (no write yet).
         var summary = try validatePairs(grads, variables)
@@ -206,7 +237,15 @@ extension Optimizer {
     /// Applies dense gradients given as tensors.
     @discardableResult
     public func applyGradients(_ gradsAndVars: [(Tensor, Variable)]) throws -> Int64 {
-        try applyGradients(gradsAndVars.map { (Gradient.dense($0.0), $0.1) })
+        if gradsAndVars.isEmpty { return iterationCount }
+        var grads: [Gradient] = [], variables: [Variable] = []
+        grads.reserveCapacity(gradsAndVars.count)
+        variables.reserveCapacity(gradsAndVars.count)
+        for (t, v) in gradsAndVars {
+            grads.append(.dense(t))
+            variables.append(v)
+        }
+        return try applyGradients(splitGradients: grads, variables: variables, experimentalAggregateGradients: true)
     }
 
     // MARK: - Checks before any write

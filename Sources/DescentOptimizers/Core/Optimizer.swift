@@ -34,7 +34,9 @@ public typealias GradientAggregator = ([(Gradient?, Variable)]) throws -> [(Grad
 ///
 /// To write an optimizer, subclass and override ``createSlots(for:)``, ``prepare(_:)`` (optional),
 /// ``resourceApplyDense(_:_:_:)``, ``resourceApplySparse(_:_:_:_:)`` and ``config``; register the
-/// class for deserialization with ``Optimizer/register(className:factory:)``.
+/// class for deserialization with ``Optimizer/register(className:factory:)``. Its
+/// `init(config:customObjects:)` reads the config with ``ConfigReader``; a sparse rule updates the
+/// touched rows in place with `Variable.withMutableRows(_:as:_:)` or `scatterAdd`/`scatterSub`/`scatterUpdate`.
 open class Optimizer {
     /// The name, used as the prefix of the optimizer's variables (`"Adam/iter"`, `"Adam/dense/kernel/m"`).
     public let name: String
@@ -57,7 +59,8 @@ open class Optimizer {
     /// scope it is called in); a deserialized optimizer gets it the same way.
     public let distributionStrategy: Strategy
 
-    private var hypers: [(name: String, storage: HyperStorage)] = []
+    /// The hyperparameters in the order they were set (see ``setHyper(_:_:)``).
+    var hypers: [(name: String, storage: HyperStorage)] = []
     /// Numbers of the config this optimizer was deserialized from, to write them back in their form.
     var configNumbers: [String: JSONValue] = [:]
     private var hypersCreated = false
@@ -231,8 +234,25 @@ open class Optimizer {
         set { learningRate = newValue }
     }
 
+    /// The `float32` variable behind a numeric learning rate (Keras' `opt.lr` once built, as in
+    /// `opt.lr.assign(3.0)`); `nil` when the learning rate is a schedule, closure or tensor (or a number
+    /// assigned after one of those replaced the variable: it stays a plain number, as in Keras), or when
+    /// this optimizer has no `learning_rate` hyperparameter. Assigning the variable sets the rate of
+    /// the following steps.
+    ///
+    /// Before the first step this creates the hyperparameter variables (all numeric ones, once), as
+    /// Keras' `_get_hyper` does; they are what the first and every later step read, and what
+    /// ``setHyper(_:_:)`` with a number assigns from then on (so the variable returned here stays the
+    /// one in use until a schedule, closure or tensor replaces it). They are not in ``weights`` (as in
+    /// Keras). Inside a distribution strategy's scope, creating them is the same collective as the
+    /// first step's `build`: read it on every replica. An override should return the variable its
+    /// update rule reads.
+    open var learningRateVariable: Variable? {
+        (try? hyperparameterVariable(named: "learning_rate")) ?? nil
+    }
+
     /// Replaces numeric hyperparameters by `float32` variables (Keras' `_create_hypers`), once.
-    private func createHypersIfNeeded() {
+    func createHypersIfNeeded() {
         guard !hypersCreated else { return }
         hypersCreated = true
         for (i, entry) in hypers.enumerated().sorted(by: { $0.element.name < $1.element.name }) {

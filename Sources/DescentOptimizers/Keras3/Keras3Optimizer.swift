@@ -187,7 +187,7 @@ extension Keras3 {
 
         /// The float32 variable behind a numeric learning rate (Keras: `optimizer.learning_rate`, which
         /// one assigns with `opt.learning_rate.assign(3.0)`), or `nil` for a schedule or closure.
-        public var learningRateVariableK3: Variable? {
+        open override var learningRateVariable: Variable? {
             if case .variable(let v) = learningRateStorage { return v }
             return nil
         }

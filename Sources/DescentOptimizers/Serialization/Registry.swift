@@ -88,26 +88,27 @@ extension Optimizer {
         let (className, config) = try readWrapper(serialized, kind: "optimizer")
         let custom = customObjects.merged()
         let registered = serialized["registered_name"]?.stringValue
-        if let f = custom.optimizers[className] ?? registered.flatMap({ custom.optimizers[$0] }) {
-            return try f(config, customObjects)
-        }
+        let optimizer: Optimizer
         // Keras 3's module, or (for a bare name) a class only Keras 3 has: the Keras 3 family.
         let module = serialized["module"]?.stringValue
-        if module == Keras3.module || (module == nil && builtInFactories[className.lowercased()] == nil),
-           let f = Keras3.builtInFactories[className.lowercased()] {
-            return try f(config, customObjects)
-        }
-        if module == Keras3.module {
+        let keras3Factory = Keras3.builtInFactories[className.lowercased()]
+        if let f = custom.optimizers[className] ?? registered.flatMap({ custom.optimizers[$0] }) {
+            optimizer = try f(config, customObjects)
+        } else if module == Keras3.module || (module == nil && builtInFactories[className.lowercased()] == nil),
+                  let keras3Factory {
+            return try keras3Factory(config, customObjects)
+        } else if module == Keras3.module {
             throw OptimizerError.unknownClass(kind: "Keras 3 optimizer (module keras.optimizers)", name: className)
+        } else if let f = builtInFactories[className.lowercased()] {
+            optimizer = try f(config, customObjects)
+        } else {
+            throw OptimizerError.unknownClass(kind: "optimizer", name: className)
         }
-        if let f = builtInFactories[className.lowercased()] {
-            let optimizer = try f(config, customObjects)
-            for key in ["clipnorm", "clipvalue", "global_clipnorm"] {
-                if case .int? = config[key] { optimizer.configNumbers[key] = config[key] }
-            }
-            return optimizer
+        // An integer clip option (`"clipvalue": 2`) is written back as an integer, for custom classes too.
+        for key in ["clipnorm", "clipvalue", "global_clipnorm"] {
+            if case .int? = config[key] { optimizer.configNumbers[key] = config[key] }
         }
-        throw OptimizerError.unknownClass(kind: "optimizer", name: className)
+        return optimizer
     }
 
     /// The class name and config of a serialized object of `kind` ("optimizer", "schedule", "constraint",
@@ -202,77 +203,4 @@ extension String {
         while let c = s.last, c.isWhitespace { s.removeLast() }
         return String(s)
     }
-}
-
-/// Reading constructor arguments out of a config, with errors naming the field.
-struct ConfigReader {
-    let className: String
-    var config: JSONObject
-    let customObjects: CustomObjects
-
-    init(_ config: JSONObject, className: String, customObjects: CustomObjects) {
-        self.config = config
-        self.className = className
-        self.customObjects = customObjects
-    }
-
-    /// Removes and returns `key`.
-    mutating func take(_ key: String) -> JSONValue? {
-        let v = config.removeValue(forKey: key)
-        return v == .null ? nil : v
-    }
-
-    /// A number for a float32 hyperparameter: finite and within float32's range (see ``Float32Field``).
-    mutating func double(_ key: String) throws -> Double? {
-        guard let v = take(key) else { return nil }
-        guard let d = v.doubleValue else {
-            throw OptimizerError.invalidArgument(field: key, message: "\(className) expects a number, got \(v.typeName)")
-        }
-        try Float32Field.checkHyperparameter(d, field: key, owner: "\(className) config")
-        return d
-    }
-
-    mutating func bool(_ key: String) throws -> Bool? {
-        guard let v = take(key) else { return nil }
-        guard let b = v.boolValue else {
-            throw OptimizerError.invalidArgument(field: key, message: "\(className) expects true or false, got \(v.typeName)")
-        }
-        return b
-    }
-
-    mutating func string(_ key: String) throws -> String? {
-        guard let v = take(key) else { return nil }
-        guard let s = v.stringValue else {
-            throw OptimizerError.invalidArgument(field: key, message: "\(className) expects a string, got \(v.typeName)")
-        }
-        return s
-    }
-
-    mutating func hyper(_ key: String) throws -> Hyperparameter? {
-        guard let v = take(key) else { return nil }
-        if let d = v.doubleValue { try Float32Field.checkHyperparameter(d, field: key, owner: "\(className) config") }
-        return try Hyperparameter.fromConfig(v, field: key, customObjects: customObjects)
-    }
-
-    /// The learning rate: `lr` wins over `learning_rate`, as in Keras.
-    mutating func learningRate() throws -> Hyperparameter? {
-        let lr = try hyper("lr")
-        let learningRate = try hyper("learning_rate")
-        return lr ?? learningRate
-    }
-
-    /// Throws for any key left over (Keras' "Unexpected keyword argument").
-    func finish(allowed: [String]) throws {
-        if let key = config.keys.first {
-            throw OptimizerError.unexpectedKeyword(optimizer: className, key: key, allowed: allowed)
-        }
-    }
-
-    /// The options every optimizer accepts.
-    mutating func common() throws -> (name: String?, clipnorm: Double?, clipvalue: Double?, globalClipnorm: Double?, decay: Double?) {
-        _ = take("is_legacy_optimizer")  // written by Keras 2.11-2.12's serialize; always legacy here
-        return (try string("name"), try double("clipnorm"), try double("clipvalue"), try double("global_clipnorm"), try double("decay"))
-    }
-
-    static let commonKeys = ["name", "clipnorm", "clipvalue", "global_clipnorm", "decay", "lr", "is_legacy_optimizer"]
 }

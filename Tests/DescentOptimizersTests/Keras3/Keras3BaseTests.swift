@@ -87,7 +87,7 @@ import Testing
     @Test func learningRateVariableAssignsTheNextStep() throws {
         let a = Variable(Tensor([1] as [Float]), name: "a")
         let opt = try Keras3.SGD(learningRate: 0.5)
-        try #require(opt.learningRateVariableK3).assign(Tensor(Float(2)))
+        try #require(opt.learningRateVariable).assign(Tensor(Float(2)))
         try opt.applyGradients([(Tensor([1] as [Float]), a)])
         #expect(a.untrackedValue.doubles == f32([-1]))
         opt.learningRate = 0.25
@@ -96,6 +96,11 @@ import Testing
         let scheduled = try Keras3.SGD(learningRate: .schedule(ExponentialDecay(initialLearningRate: 0.1, decaySteps: 1, decayRate: 0.5)))
         #expect(scheduled.weights.count == 1)
         #expect(throws: OptimizerError.self) { try scheduled.setLearningRate(0.3) }
+        #expect(scheduled.learningRateVariable == nil)
+        #expect(try scheduled.learningRateValue == Double(Float(0.1)))
+        #expect(try opt.learningRateValue == 0.25)
+        #expect(try opt.hyperparameterVariable(named: "learning_rate") === opt.learningRateVariable)
+        #expect(throws: OptimizerError.self) { try opt.hyperparameterVariable(named: "momentum") }
     }
 
     @Test func weightDecayExclusionSearchesTheTensorFlowName() throws {
