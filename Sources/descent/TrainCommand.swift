@@ -173,7 +173,7 @@ struct TrainCommand: ParsableCommand {
             """)
 
     @OptionGroup var model: ModelOptions
-    @Option(help: "A built-in optimizer (sgd, adam, adagrad, adadelta, adamax, ftrl, nadam, rmsprop), a Keras JSON config, or a file with one.")
+    @Option(help: "A built-in optimizer (sgd, adam, adagrad, adadelta, adamax, ftrl, nadam, rmsprop; Keras 3 only: adamw, lion, lamb, muon, ...), a Keras JSON config (tf.keras legacy or Keras 3: \"module\": \"keras.optimizers\"), or a file with one.")
     var optimizer: String = TrainCommand.defaultOptimizer
     @Option(parsing: .unconditional, help: "Override the optimizer's learning rate (finite, > 0).")
     var learningRate: Double?

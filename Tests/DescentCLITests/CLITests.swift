@@ -1,3 +1,5 @@
+import DescentKeras
+import DescentOptimizers
 import Foundation
 import Testing
 
@@ -53,6 +55,24 @@ struct CLI {
         #expect(json["test_accuracy"] is Double && json["test_loss"] is Double && json["seconds"] is Double)
         let svg = try String(contentsOf: plot, encoding: .utf8)
         #expect(svg.components(separatedBy: "<polyline").count - 1 == 4)
+    }
+
+    /// `--optimizer` takes a Keras 3 config (here AdamW with EMA, then LossScaleOptimizer around Lion) and
+    /// trains with the Keras 3 class; a `.keras` file written by the run holds it.
+    @Test func trainTakesAKeras3OptimizerConfig() throws {
+        let model = FileManager.default.temporaryDirectory.appendingPathComponent("descent-\(UUID().uuidString).keras")
+        defer { try? FileManager.default.removeItem(at: model) }
+        let adamW = #"{"module": "keras.optimizers", "class_name": "AdamW", "config": {"learning_rate": 0.01, "weight_decay": 0.01, "use_ema": true}, "registered_name": null}"#
+        let result = try CLI.run(["train", "--epochs", "1", "--hidden", "16", "--json", "--quiet", "--optimizer", adamW, "--save", model.path])
+        #expect(result.status == 0, "\(result.stderr)")
+        let loaded = try loadModel(fromFile: model.path)
+        #expect(loaded.optimizer is Keras3.AdamW)
+        #expect(loaded.optimizer?.weights.map(\.name).contains { $0.hasSuffix("_average") } == true)
+        let lso = #"{"module": "keras.optimizers", "class_name": "LossScaleOptimizer", "config": {"inner_optimizer": {"module": "keras.optimizers", "class_name": "Lion", "config": {"learning_rate": 0.0001}, "registered_name": null}, "initial_scale": 1024.0}, "registered_name": null}"#
+        let scaled = try CLI.run(["train", "--epochs", "1", "--hidden", "16", "--json", "--quiet", "--optimizer", lso])
+        #expect(scaled.status == 0, "\(scaled.stderr)")
+        let bad = try CLI.run(["train", "--epochs", "1", "--optimizer", #"{"module": "keras.optimizers", "class_name": "AdamW", "config": {"beta1": 0.9}}"#])
+        #expect(bad.status != 0 && bad.stderr.contains("beta1"))
     }
 
     @Test(arguments: [
