@@ -76,11 +76,31 @@ enum Keras3Files {
         root.addGroup("vars").setAttribute("name", .string(model.name))
         if includeOptimizer, let optimizer = model.optimizer, !optimizer.weights.isEmpty,
            let variables = try keras3Variables(optimizer, model: model) {
-            let vars = root.addGroup("optimizer").addGroup("vars")
-            vars.setAttribute("name", .string(KerasNaming.snakeCase(type(of: optimizer).kerasClassName)))
-            for (i, v) in variables.enumerated() { vars.addDataset(String(i), v.untrackedValue) }
+            let group = root.addGroup("optimizer")
+            if let keras3 = optimizer as? Keras3.Optimizer {
+                addKeras3Optimizer(keras3, to: group)
+            } else {
+                let vars = group.addGroup("vars")
+                vars.setAttribute("name", .string(KerasNaming.snakeCase(type(of: optimizer).kerasClassName)))
+                for (i, v) in variables.enumerated() { vars.addDataset(String(i), v.untrackedValue) }
+            }
         }
         return root
+    }
+
+    /// A Keras 3 optimizer as Keras 3 saves it: `vars` (named after the optimizer) with every variable of
+    /// `optimizer.variables`, and the inner optimizers again under their attribute's path, each with its
+    /// own variables: `inner_optimizer/` (LossScaleOptimizer), `optimizers/<name>/` (MultiOptimizer).
+    static func addKeras3Optimizer(_ optimizer: Keras3.Optimizer, to group: HDF5Group) {
+        let vars = group.addGroup("vars")
+        vars.setAttribute("name", .string(optimizer.name))
+        for (i, v) in optimizer.weights.enumerated() { vars.addDataset(String(i), v.untrackedValue) }
+        if let lossScale = optimizer as? Keras3.LossScaleOptimizer {
+            addKeras3Optimizer(lossScale.innerOptimizer, to: group.addGroup("inner_optimizer"))
+        } else if let multi = optimizer as? Keras3.MultiOptimizer {
+            let inner = group.addGroup("optimizers")
+            for opt in multi.optimizers { addKeras3Optimizer(opt, to: inner.addGroup(opt.name)) }
+        }
     }
 
     /// Reads the Keras 3 weights of `model`, checked against it: the values in ``Sequential/weights``
