@@ -7,8 +7,12 @@ extension Keras3 {
     @_spi(DescentInternals) public static let builtInFactories:
         [String: @Sendable (JSONObject, CustomObjects) throws -> DescentOptimizers.Optimizer] = [
             "sgd": { try SGD(config: $0, customObjects: $1) },
+            "adadelta": { try Adadelta(config: $0, customObjects: $1) },
+            "adafactor": { try Adafactor(config: $0, customObjects: $1) },
+            "adagrad": { try Adagrad(config: $0, customObjects: $1) },
             "adam": { try Adam(config: $0, customObjects: $1) },
             "adamw": { try AdamW(config: $0, customObjects: $1) },
+            "ftrl": { try Ftrl(config: $0, customObjects: $1) },
         ]
 
     /// The config keys of Keras 3's `BaseOptimizer.get_config`, in its order.
