@@ -6,9 +6,13 @@ extension Keras3 {
     /// case-insensitively).
     @_spi(DescentInternals) public static let builtInFactories:
         [String: @Sendable (JSONObject, CustomObjects) throws -> DescentOptimizers.Optimizer] = [
+            "adadelta": { try Adadelta(config: $0, customObjects: $1) },
+            "adafactor": { try Adafactor(config: $0, customObjects: $1) },
+            "adagrad": { try Adagrad(config: $0, customObjects: $1) },
             "adam": { try Adam(config: $0, customObjects: $1) },
             "adamax": { try Adamax(config: $0, customObjects: $1) },
             "adamw": { try AdamW(config: $0, customObjects: $1) },
+            "ftrl": { try Ftrl(config: $0, customObjects: $1) },
             "lamb": { try Lamb(config: $0, customObjects: $1) },
             "lion": { try Lion(config: $0, customObjects: $1) },
             "lossscaleoptimizer": { try LossScaleOptimizer(config: $0, customObjects: $1) },

@@ -1,0 +1,281 @@
+@_spi(DescentInternals) import DescentAutodiff
+@_spi(DescentInternals) import DescentTensor
+
+extension Keras3 {
+    /// Adafactor (Shazeer & Stern, 2018), as Keras 3's `Adafactor.update_step` computes it, operation by
+    /// operation.
+    ///
+    /// With `t = iterations + 1` and `rms(x) = sqrt(mean(x²))`:
+    /// ```
+    /// lr    = min(lr, 1/sqrt(t))                      (relative_step, numeric learning rate)
+    /// ρ     = min(lr, 1/sqrt(t))
+    /// α     = max(ε₂, rms(var)) · ρ
+    /// G     = g² + ε₁
+    /// β₂ₜ   = 1 − pow(t, beta_2_decay)
+    /// rank ≥ 2 (factored over the last two axes):
+    ///   r   ← β₂ₜ·r + (1 − β₂ₜ)·mean(G, axis −1)            shape var.shape[:-1]
+    ///   c   ← β₂ₜ·c + (1 − β₂ₜ)·mean(G, axis −2)            shape var.shape[:-2] + [var.shape[-1]]
+    ///   v   ← expand(r / mean(r, axis −1, keepdims), −1) · expand(c, −2)
+    /// otherwise:
+    ///   v   ← β₂ₜ·v + (1 − β₂ₜ)·G
+    /// u     = g / sqrt(v)
+    /// û     = u / max(1, rms(u) / clip_threshold)
+    /// var   ← var − α·û
+    /// ```
+    /// ε₁, `clip_threshold` and `beta_2_decay` are Python numbers rounded once to the dtype, ε₂ is cast
+    /// from float32. Variables, per variable in turn: for rank ≥ 2 `<optimizer>/<name>` twice (r, then c;
+    /// `name` is the last component of the variable's path, as Keras' `add_variable(name=var.name)`),
+    /// for rank < 2 two placeholder scalars named `<name>` (no optimizer prefix; Keras makes them int32
+    /// zeros, here int64); then `<var>_velocity`. The mean reductions are
+    /// ``DescentTensor/Tensor/mean(axes:keepDims:)``'s. Sparse gradients: `g²` is made dense (each repeated
+    /// row squared before the sum), `u` keeps the rows (each divided by its row of `sqrt(v)`), `rms(u)`
+    /// sums the squares of those rows over the dense element count, and the rows `α·û` are subtracted one
+    /// after the other. Dense gradients take an in-place path for the element-wise parts (the same
+    /// operations on the same values: the same numbers); Adafactor has no fused per-element kernel, its
+    /// update needs whole-tensor reductions.
+    ///
+    /// Against Keras 3.15.1 (TensorFlow 2.21 CPU): bit-exact on small tensors; TensorFlow's `reduce_mean`
+    /// sums in Eigen's order (8-lane AVX packets, a pairwise lane sum, halves above 8192 elements, thread
+    /// blocks), Descent's reductions in their own, so rows of more than a few elements can differ by a
+    /// few ulps (measured worst relative error: 3.6e-7 float32 on a [300, 1000] kernel, 6.5e-16 float64).
+    open class Adafactor: Optimizer {
+        /// The decay exponent of β₂ (`beta_2_decay`, negative).
+        public let beta2Decay: ConfigNumber
+        /// ε₁, added to the squared gradient (`epsilon_1`).
+        public let epsilon1: ConfigNumber
+        /// ε₂, the smallest scale of the step (`epsilon_2`).
+        public let epsilon2: ConfigNumber
+        /// The update's RMS is clipped to this (`clip_threshold`), independently of `clipnorm` & co.
+        public let clipThreshold: ConfigNumber
+        /// Cap a numeric learning rate by `1/sqrt(t)` (`relative_step`).
+        public let relativeStep: Bool
+        /// The row accumulators (placeholders for rank < 2), by position of the variables built with.
+        public private(set) var rowAccumulators: [Variable] = []
+        /// The column accumulators (placeholders for rank < 2).
+        public private(set) var columnAccumulators: [Variable] = []
+        /// The second moments.
+        public private(set) var velocities: [Variable] = []
+
+        /// Creates Keras 3's Adafactor with its defaults.
+        /// - Throws: ``OptimizerError/invalidArgument(field:message:)`` for a hyperparameter float32 cannot
+        ///   hold, and the base's errors.
+        public init(learningRate: Hyperparameter = 0.001, beta2Decay: ConfigNumber = -0.8, epsilon1: ConfigNumber = 1e-30,
+                    epsilon2: ConfigNumber = 1e-3, clipThreshold: ConfigNumber = 1.0, relativeStep: Bool = true,
+                    name: String = "", options: Options = .defaults) throws {
+            for (field, n) in [("beta_2_decay", beta2Decay), ("epsilon_1", epsilon1), ("epsilon_2", epsilon2),
+                               ("clip_threshold", clipThreshold)] {
+                try Float32Field.checkHyperparameter(n.value, field: field, owner: Self.kerasClassName)
+            }
+            self.beta2Decay = beta2Decay
+            self.epsilon1 = epsilon1
+            self.epsilon2 = epsilon2
+            self.clipThreshold = clipThreshold
+            self.relativeStep = relativeStep
+            try super.init(learningRate: learningRate, name: name, options: options)
+        }
+
+        open override class var kerasClassName: String { "Adafactor" }
+
+        open override func buildVariables(_ variables: [Variable]) throws {
+            var rows: [Variable] = [], columns: [Variable] = [], velocities: [Variable] = []
+            for v in variables {
+                let shortName = v.name.split(separator: "/").last.map(String.init) ?? v.name
+                if v.shape.count < 2 {
+                    // Keras: `backend.Variable(0, name=var.name)`, outside the optimizer's scope.
+                    rows.append(try addSlot(v, "r", initializer: .zeros, shape: [], fullName: "\(name)/\(shortName)", dtype: .int64))
+                    columns.append(try addSlot(v, "c", initializer: .zeros, shape: [], fullName: "\(name)/\(shortName)", dtype: .int64))
+                } else {
+                    let s = v.shape
+                    rows.append(try addSlot(v, "r", initializer: .zeros, shape: Array(s.dropLast()),
+                                            fullName: "\(name)/\(shortName)", dtype: nil))
+                    columns.append(try addSlot(v, "c", initializer: .zeros, shape: Array(s.dropLast(2)) + [s[s.count - 1]],
+                                               fullName: "\(name)/\(shortName)", dtype: nil))
+                }
+                velocities.append(try addVariable(from: v, name: "velocity"))
+            }
+            rowAccumulators = rows
+            columnAccumulators = columns
+            self.velocities = velocities
+        }
+
+        open override func resetClassBuild() {
+            rowAccumulators = []
+            columnAccumulators = []
+            velocities = []
+        }
+
+        open override func prepare(_ c: inout Coefficients) throws {
+            try super.prepare(&c)
+            let t = try c["local_step"]
+            let inverseSqrtStep = c.scalar(1) / t.squareRoot()
+            func minimum(_ a: TypedScalar, _ b: TypedScalar) -> TypedScalar {
+                a.value.isNaN || b.value.isNaN ? c.scalar(.nan) : (b.value < a.value ? b : a)
+            }
+            var lr = try c["lr"]
+            if relativeStep, learningRateVariableK3 != nil { lr = minimum(lr, inverseSqrtStep) }
+            c.set("rho", minimum(lr, inverseSqrtStep))
+            let beta2t = 1 - t.pow(c.scalar(beta2Decay.value))
+            c.set("beta_2_t", beta2t)
+            c.set("one_minus_beta_2_t", 1 - beta2t)
+            c.set("epsilon_1", c.scalar(epsilon1.value))
+            c.set("epsilon_2", TypedScalar.castFromFloat32(epsilon2.value, c.dtype))
+            c.set("clip_threshold", c.scalar(clipThreshold.value))
+        }
+
+        /// `max(a, b)` of scalars, NaN if either is.
+        private static func maximum(_ a: TypedScalar, _ b: TypedScalar) -> TypedScalar {
+            a.value.isNaN || b.value.isNaN ? TypedScalar(.nan, a.dtype) : (a.value < b.value ? b : a)
+        }
+
+        /// Whether dense gradients take ``denseStep(_:_:_:_:)`` (in-place passes for the element-wise parts,
+        /// the same numbers) instead of the operation-by-operation reference path. Tests turn it off to
+        /// compare the two; a subclass overriding ``updateStep(_:_:_:)`` replaces both.
+        var usesInPlaceDensePath = true
+
+        open override func updateStep(_ gradient: Gradient, _ variable: Variable, _ c: Coefficients) throws {
+            if usesInPlaceDensePath, case .dense(let g) = gradient {
+                if variable.dtype == .float32 { try denseStep(Float.self, g.untracked, variable, c) } else { try denseStep(Double.self, g.untracked, variable, c) }
+                return
+            }
+            try referenceStep(gradient, variable, c)
+        }
+
+        /// Keras' `update_step` operation by operation (dense and sparse gradients).
+        func referenceStep(_ gradient: Gradient, _ variable: Variable, _ c: Coefficients) throws {
+            let i = try index(of: variable)
+            let dtype = variable.dtype
+            let beta2t = try c["beta_2_t"].value, oneMinus = try c["one_minus_beta_2_t"].value
+            let x = variable.untrackedValue
+            let rmsVariable = TypedScalar(try x.squared().untracked.mean().untracked.sqrt().item(), dtype)
+            let alpha = Self.maximum(try c["epsilon_2"], rmsVariable) * (try c["rho"])
+            let squares = try (try densifiedSquares(gradient) + (try c["epsilon_1"].value)).untracked
+            let v = velocities[i]
+            if variable.shape.count >= 2 {
+                let r = rowAccumulators[i], col = columnAccumulators[i]
+                try r.assign(try (try r.untrackedValue * beta2t).untracked + (try squares.mean(axes: [-1]).untracked * oneMinus).untracked)
+                try col.assign(try (try col.untrackedValue * beta2t).untracked + (try squares.mean(axes: [-2]).untracked * oneMinus).untracked)
+                let rv = r.untrackedValue, cv = col.untrackedValue
+                let normalized = try (rv / (try rv.mean(axes: [-1], keepDims: true)).untracked).untracked
+                let rowFactor = try normalized.reshaped(to: rv.shape + [1])
+                var columnShape = cv.shape
+                columnShape.insert(1, at: columnShape.count - 1)
+                try v.assign(try (rowFactor * (try cv.reshaped(to: columnShape))).untracked)
+            } else {
+                try v.assign(try (try v.untrackedValue * beta2t).untracked + (try squares * oneMinus).untracked)
+            }
+            let root = try v.untrackedValue.sqrt().untracked
+            let clip = try c["clip_threshold"]
+            switch gradient {
+            case .dense(let g):
+                let u = try (g.untracked / root).untracked
+                let rmsU = TypedScalar(try u.squared().untracked.mean().untracked.sqrt().item(), dtype)
+                let scale = Self.maximum(TypedScalar(1, dtype), rmsU / clip)
+                let update = try (try (u / scale.value).untracked * alpha.value).untracked
+                try variable.assign(try (x - update).untracked)
+            case .sparse(let s):
+                let u = try Keras3SparseRows(s).divided(by: root)
+                let count = TypedScalar(Double(s.denseShape.reduce(1, *)), dtype)
+                let sumSquares = TypedScalar(try u.values.squared().untracked.sum().item(), dtype)
+                let rmsU = (sumSquares / count).squareRoot()
+                let scale = Self.maximum(TypedScalar(1, dtype), rmsU / clip)
+                let update = try u.mapValues { try ($0 / scale.value).untracked * alpha.value }
+                update.scatter(into: variable, subtract: true)
+            }
+        }
+
+        /// The dense step with the element-wise parts done in place (the accumulators' updates, `v`, and
+        /// the variable's update) and the reductions by the same ``DescentTensor/Tensor`` reductions as
+        /// ``referenceStep(_:_:_:)``: the same operations on the same values, so the same numbers.
+        private func denseStep<T: FloatingElement>(_: T.Type, _ g: Tensor, _ variable: Variable, _ c: Coefficients) throws {
+            let i = try index(of: variable)
+            let dtype = variable.dtype
+            let beta2t = try c["beta_2_t"].value(as: T.self), oneMinus = try c["one_minus_beta_2_t"].value(as: T.self)
+            // Read in a closure: no reference to the variable's buffer outlives it, so the in-place
+            // update below does not copy the buffer.
+            let rmsVariable = try { () throws -> TypedScalar in
+                TypedScalar(try variable.untrackedValue.squared().untracked.mean().untracked.sqrt().item(), dtype)
+            }()
+            let count = variable.shape.reduce(1, *)
+            let alpha = (Self.maximum(try c["epsilon_2"], rmsVariable) * (try c["rho"])).value(as: T.self)
+            let squares = try (try g.squared().untracked + (try c["epsilon_1"].value)).untracked
+            let v = velocities[i]
+            let shape = variable.shape
+            if shape.count >= 2 {
+                let r = rowAccumulators[i], col = columnAccumulators[i]
+                let rowMean = try squares.mean(axes: [-1]).untracked, columnMean = try squares.mean(axes: [-2]).untracked
+                Self.decay(r, rowMean, beta2t, oneMinus)
+                Self.decay(col, columnMean, beta2t, oneMinus)
+                let rv = r.untrackedValue, cv = col.untrackedValue
+                let rowMeanOfR = try rv.mean(axes: [-1], keepDims: true).untracked
+                let columns = shape[shape.count - 1], rows = shape[shape.count - 2]
+                let outer = count / Swift.max(1, rows * columns)
+                v.withUniqueStorage { vs in
+                    let vp = vs.base.assumingMemoryBound(to: T.self)
+                    let rp = rv.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                    let cp = cv.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                    let mp = rowMeanOfR.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                    withExtendedLifetime((rv, cv, rowMeanOfR)) {
+                        // Element-wise, so any split over the threads gives the same numbers.
+                        ThreadPool.parallelFor(outer * rows, grain: Swift.max(1, (1 << 15) / Swift.max(columns, 1)), alignment: 1) { range in
+                            for flatRow in range {
+                                let o = flatRow / rows
+                                let normalized = rp[flatRow] / mp[o]
+                                let base = flatRow * columns
+                                for j in 0..<columns { vp[base + j] = normalized * cp[o * columns + j] }
+                            }
+                        }
+                    }
+                }
+            } else {
+                Self.decay(v, squares, beta2t, oneMinus)
+            }
+            let u = try (g / (try v.untrackedValue.sqrt()).untracked).untracked
+            let rmsU = TypedScalar(try u.squared().untracked.mean().untracked.sqrt().item(), dtype)
+            let scale = Self.maximum(TypedScalar(1, dtype), rmsU / (try c["clip_threshold"])).value(as: T.self)
+            variable.withUniqueStorage { ws in
+                let wp = ws.base.assumingMemoryBound(to: T.self)
+                let up = u.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                withExtendedLifetime(u) {
+                    ThreadPool.parallelFor(count) { range in
+                        for k in range { wp[k] = wp[k] - (up[k] / scale) * alpha }
+                    }
+                }
+            }
+        }
+
+        /// `a ← β·a + (1 − β)·m` in place (Keras: `add(multiply(β, a), multiply(1 − β, m))`).
+        private static func decay<T: FloatingElement>(_ a: Variable, _ m: Tensor, _ beta: T, _ oneMinus: T) {
+            let n = m.scalarCount
+            a.withUniqueStorage { storage in
+                let ap = storage.base.assumingMemoryBound(to: T.self)
+                let mp = m.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                withExtendedLifetime(m) {
+                    ThreadPool.parallelFor(n) { range in
+                        for k in range { ap[k] = beta * ap[k] + oneMinus * mp[k] }
+                    }
+                }
+            }
+        }
+
+        open override var ownConfig: JSONObject {
+            get throws {
+                ["beta_2_decay": beta2Decay.json, "epsilon_1": epsilon1.json, "epsilon_2": epsilon2.json,
+                 "clip_threshold": clipThreshold.json, "relative_step": .bool(relativeStep)]
+            }
+        }
+
+        /// Rebuilds Keras 3's Adafactor from its config (`Adafactor.from_config`).
+        public convenience init(config: JSONObject, customObjects: CustomObjects = .none) throws {
+            var r = Keras3ConfigReader(config, className: "Adafactor", customObjects: customObjects)
+            let base = try r.base()
+            let beta2Decay = try r.number("beta_2_decay") ?? -0.8
+            let epsilon1 = try r.number("epsilon_1") ?? 1e-30, epsilon2 = try r.number("epsilon_2") ?? 1e-3
+            let clipThreshold = try r.number("clip_threshold") ?? 1.0
+            let relativeStep = try r.bool("relative_step") ?? true
+            try r.finish(allowed: ["beta_2_decay", "epsilon_1", "epsilon_2", "clip_threshold", "relative_step"])
+            try self.init(learningRate: base.learningRate ?? 0.001, beta2Decay: beta2Decay, epsilon1: epsilon1,
+                          epsilon2: epsilon2, clipThreshold: clipThreshold, relativeStep: relativeStep,
+                          name: base.name ?? "", options: base.options)
+        }
+    }
+}
