@@ -112,7 +112,7 @@ extension Keras3 {
                 a.value.isNaN || b.value.isNaN ? c.scalar(.nan) : (b.value < a.value ? b : a)
             }
             var lr = try c["lr"]
-            if relativeStep, learningRateVariableK3 != nil { lr = minimum(lr, inverseSqrtStep) }
+            if relativeStep, learningRateVariable != nil { lr = minimum(lr, inverseSqrtStep) }
             c.set("rho", minimum(lr, inverseSqrtStep))
             let beta2t = 1 - t.pow(c.scalar(beta2Decay.value))
             c.set("beta_2_t", beta2t)
