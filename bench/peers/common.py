@@ -24,6 +24,33 @@ SGD_MOMENTUM = dict(lr=0.01, momentum=0.9)
 ADAGRAD = dict(lr=0.001, initial_accumulator_value=0.1, epsilon=1e-7)
 SGD_PLAIN = dict(lr=0.01)
 
+# The Keras 3 family's workloads (`descent bench optimizer --optimizer <keras.optimizers config>`, issue 12):
+# the dense shapes above (vectors), and 2-D matrices for Muon (and Adafactor's factored rule):
+# (rows, columns, count). Keras 3 defaults of each class.
+KERAS3_MATRICES = [(1024, 1024, 4), (1024, 4096, 2)]
+KERAS3_ADAMW = dict(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.004)
+KERAS3_LION = dict(lr=0.001, beta_1=0.9, beta_2=0.99)
+KERAS3_ADAFACTOR = dict(lr=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0)
+KERAS3_MUON = dict(lr=0.001, weight_decay=0.004, momentum=0.95, ns_steps=5, rms_rate=0.2, epsilon=1e-7)
+# Which optimizer runs on which workload: vectors (params, tensors) or matrices (rows, columns, count).
+KERAS3_WORKLOADS = {"adamw": "vectors", "lion": "vectors", "adafactor": "both", "muon": "matrices"}
+
+
+def keras3_workloads(name, args=None):
+    """The workloads of one Keras 3 optimizer: [(params, tensors, matrix or None, shapes)]."""
+    kind = KERAS3_WORKLOADS[name]
+    out = []
+    if kind in ("vectors", "both"):
+        for p, t in OPTIMIZER_SHAPES:
+            if args is None or selected(f"{p}x{t}", args.shapes):
+                out.append((p, t, None, [(n,) for n in split_sizes(p, t)]))
+    if kind in ("matrices", "both"):
+        for r, c, k in KERAS3_MATRICES:
+            if args is None or selected(f"{r}x{c}", args.shapes):
+                out.append((r * c * k, k, f"{r}x{c}", [(r, c)] * k))
+    return out
+
+
 _M64 = (1 << 64) - 1
 
 
@@ -108,13 +135,14 @@ def emit(**fields):
 def parser(description):
     p = argparse.ArgumentParser(description=description)
     p.add_argument("--only", default="optimizer,sparse,train",
-                   help="comma-separated benches: optimizer, sparse, train")
+                   help="comma-separated benches: optimizer, sparse, train, keras3 (not by default)")
     p.add_argument("--steps", type=int, default=50, help="timed optimizer steps per repeat (as descent bench optimizer)")
     p.add_argument("--budget", type=float, default=1.0,
                    help="seconds a repeat may take before fewer steps are run (slow variants)")
     p.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads")
     p.add_argument("--variants", default="", help="comma-separated variant names to run (default: all)")
-    p.add_argument("--shapes", default="", help="optimizer shapes to run, like 10000000x10 (default: all)")
+    p.add_argument("--shapes", default="", help="optimizer shapes to run, like 10000000x10 or (keras3 matrices) 1024x4096 (default: all)")
+    p.add_argument("--optimizers", default="", help="keras3: optimizers to run: adamw, lion, adafactor, muon (default: all)")
     p.add_argument("--models", default="", help="training models to run: digits, large (default: both)")
     return p
 

@@ -6,6 +6,8 @@ optimizer: optax.adam(1e-3, eps=1e-7) and optax.sgd(0.01, momentum=0.9) over a l
            jax.jit-compiled update with donated buffers (in place), XLA CPU's default threading.
 sparse:    JAX has no sparse gradients: the looked-up rows are scatter-added into a dense gradient and
            the whole table is updated (adam, adagrad, sgd), all inside one jitted step.
+keras3:    (issue 12; only with --only keras3) optax.adamw, optax.lion and optax.adafactor with Keras 3's
+           defaults, jitted with donated buffers, on the workloads of common.keras3_workloads.
 train:     a jitted training step (forward, grad, optax.adam update) of both MLPs.
 """
 import os
@@ -83,6 +85,31 @@ def sparse_bench():
         del run, table
 
 
+def keras3_bench():
+    a, l, f = common.KERAS3_ADAMW, common.KERAS3_LION, common.KERAS3_ADAFACTOR
+    makers = {
+        "adamw": lambda: optax.adamw(a["lr"], b1=a["beta_1"], b2=a["beta_2"], eps=a["epsilon"], weight_decay=a["weight_decay"]),
+        "lion": lambda: optax.lion(l["lr"], b1=l["beta_1"], b2=l["beta_2"], weight_decay=0.0),
+        # optax factors dimensions of at least 128 (min_dim_size_to_factor): the matrices here are factored,
+        # the vectors are not, as in Keras (which factors every rank >= 2 variable).
+        "adafactor": lambda: optax.adafactor(f["lr"], decay_rate=-f["beta_2_decay"], clipping_threshold=f["clip_threshold"],
+                                             eps=f["epsilon_1"]),
+    }
+    for name, make in makers.items():
+        if not common.selected(name, args.optimizers):
+            continue
+        for params, tensors, matrix, shapes in common.keras3_workloads(name, args):
+            opt = make()
+            ps = [jnp.zeros(sh, jnp.float32) for sh in shapes]
+            gs = [jnp.full(sh, 0.001, jnp.float32) for sh in shapes]
+            run = Runner(make_step(opt), ps, opt.init(ps), gs)
+            ms = common.best_ms(run, args.steps, sync=run.sync, budget=args.budget)
+            common.emit(bench="optimizer", family="keras3", framework="jax", variant="optax jit", optimizer=name,
+                        matrix=matrix, params=params, tensors=tensors, threads=THREADS, ms_per_step=ms,
+                        mparams_per_s=params / ms / 1e3)
+            del run, ps, gs
+
+
 def train_bench():
     for model_name, (layers, batch, steps) in common.TRAIN_MODELS.items():
         x, y = common.train_data(model_name)
@@ -134,6 +161,8 @@ def main():
         sparse_bench()
     if "train" in only:
         train_bench()
+    if "keras3" in only:
+        keras3_bench()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,10 @@ sparse:    the embedding table with a sparse COO gradient (as nn.Embedding(spars
            Adagrad and SGD take it directly; torch.optim.Adam rejects sparse gradients, so Adam is
            measured twice: SparseAdam (lazy: touches only the looked-up rows, different semantics from
            Keras) and fused Adam on the densified gradient (Keras legacy semantics: every row moves).
+keras3:    (issue 12; only with --only keras3) the peers of Descent's Keras 3 family with Keras 3's defaults:
+           AdamW fused=True and foreach=True (weight_decay 0.004), Adafactor (foreach=True), Muon
+           (adjust_lr_fn="match_rms_adamw": Keras' rms_rate 0.2; Newton-Schulz in bfloat16, as torch does),
+           on the workloads of common.keras3_workloads. torch has no Lion.
 train:     eager training steps of both MLPs (zero_grad, forward, CrossEntropyLoss, backward, Adam.step).
 """
 import torch
@@ -69,6 +73,36 @@ def sparse_bench(args):
         del opt, table
 
 
+def keras3_bench(args):
+    a, f, m = common.KERAS3_ADAMW, common.KERAS3_ADAFACTOR, common.KERAS3_MUON
+    cases = [
+        ("adamw", "fused=True", lambda ps: torch.optim.AdamW(ps, lr=a["lr"], betas=(a["beta_1"], a["beta_2"]), eps=a["epsilon"],
+                                                            weight_decay=a["weight_decay"], fused=True)),
+        ("adamw", "foreach=True", lambda ps: torch.optim.AdamW(ps, lr=a["lr"], betas=(a["beta_1"], a["beta_2"]), eps=a["epsilon"],
+                                                              weight_decay=a["weight_decay"], foreach=True)),
+    ]
+    if hasattr(torch.optim, "Adafactor"):
+        cases.append(("adafactor", "foreach=True", lambda ps: torch.optim.Adafactor(
+            ps, lr=f["lr"], beta2_decay=f["beta_2_decay"], eps=(f["epsilon_1"], f["epsilon_2"]), d=f["clip_threshold"], foreach=True)))
+    if hasattr(torch.optim, "Muon"):
+        cases.append(("muon", "bfloat16 Newton-Schulz", lambda ps: torch.optim.Muon(
+            ps, lr=m["lr"], weight_decay=m["weight_decay"], momentum=m["momentum"], nesterov=True, ns_steps=m["ns_steps"],
+            eps=m["epsilon"], adjust_lr_fn="match_rms_adamw")))
+    for name, variant, make in cases:
+        if not common.selected(name, args.optimizers) or not common.selected(variant, args.variants):
+            continue
+        for params, tensors, matrix, shapes in common.keras3_workloads(name, args):
+            ps = [torch.zeros(sh, requires_grad=True) for sh in shapes]
+            for p in ps:
+                p.grad = torch.full(p.shape, 0.001)
+            opt = make(ps)
+            ms = common.best_ms(opt.step, args.steps, budget=args.budget)
+            common.emit(bench="optimizer", family="keras3", framework="pytorch", variant=variant, optimizer=name,
+                        matrix=matrix, params=params, tensors=tensors, threads=torch.get_num_threads(), ms_per_step=ms,
+                        mparams_per_s=params / ms / 1e3)
+            del opt, ps
+
+
 def train_bench(args):
     for model_name, (layers, batch, steps) in common.models(args).items():
         x, y = common.train_data(model_name)
@@ -113,6 +147,8 @@ def main():
         sparse_bench(args)
     if "train" in only:
         train_bench(args)
+    if "keras3" in only:
+        keras3_bench(args)
 
 
 if __name__ == "__main__":
