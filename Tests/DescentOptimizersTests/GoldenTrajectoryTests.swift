@@ -30,6 +30,35 @@ func relativeError(_ x: Double, _ e: Double) -> Double {
     return abs(x - e) / max(abs(e), 1)
 }
 
+/// The worst ``relativeError`` over every element of every variable of every step of a replay output,
+/// and where it is.
+func worstStepError(_ gotSteps: [JSONValue], _ wantSteps: [JSONValue]) -> (Double, String) {
+    var worst = 0.0, worstAt = ""
+    for (s, (got, want)) in zip(gotSteps, wantSteps).enumerated() {
+        let g = got.objectValue?["variables"]?.arrayValue ?? [], w = want.objectValue?["variables"]?.arrayValue ?? []
+        for (v, (gv, wv)) in zip(g, w).enumerated() {
+            for (i, (x, e)) in zip(gv.arrayValue ?? [], wv.arrayValue ?? []).enumerated() {
+                let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
+                if !(err <= worst) { worst = err; worstAt = "step \(s) variable \(v) element \(i): \(x) vs \(e)" }
+            }
+        }
+    }
+    return (worst, worstAt)
+}
+
+/// The worst ``relativeError`` over the optimizer's weights (a scalar weight may be written bare); NaN on
+/// one side only counts as the worst.
+func worstWeightError(_ gotWeights: [JSONValue], _ wantWeights: [JSONValue]) -> Double {
+    var worst = 0.0
+    for (gw, ww) in zip(gotWeights, wantWeights) {
+        for (x, e) in zip(gw.arrayValue ?? [gw], ww.arrayValue ?? [ww]) {
+            let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
+            if !(err <= worst) { worst = err }
+        }
+    }
+    return worst
+}
+
 @Suite struct GoldenTrajectoryTests {
     @Test func fixturesArePresent() {
         #expect(Fixtures.optimizerCases.count >= 100)
@@ -49,26 +78,11 @@ func relativeError(_ x: Double, _ e: Double) -> Double {
         let gotSteps = try #require(output["steps"]?.arrayValue)
         let wantSteps = try #require(expected["steps"]?.arrayValue)
         #expect(gotSteps.count == wantSteps.count)
-        var worst = 0.0, worstAt = ""
-        for (s, (got, want)) in zip(gotSteps, wantSteps).enumerated() {
-            let g = got.objectValue?["variables"]?.arrayValue ?? [], w = want.objectValue?["variables"]?.arrayValue ?? []
-            for (v, (gv, wv)) in zip(g, w).enumerated() {
-                for (i, (x, e)) in zip(gv.arrayValue ?? [], wv.arrayValue ?? []).enumerated() {
-                    let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
-                    if !(err <= worst) { worst = err; worstAt = "step \(s) variable \(v) element \(i): \(x) vs \(e)" }
-                }
-            }
-        }
+        let (worst, worstAt) = worstStepError(gotSteps, wantSteps)
         #expect(worst <= 1e-5, "worst \(worst) at \(worstAt)")
         let gotWeights = output["weights"]?.arrayValue ?? [], wantWeights = expected["weights"]?.arrayValue ?? []
         #expect(gotWeights.count == wantWeights.count)
-        var worstWeight = 0.0
-        for (gw, ww) in zip(gotWeights, wantWeights) {
-            for (x, e) in zip(gw.arrayValue ?? [], ww.arrayValue ?? []) {
-                let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
-                if !(err <= worstWeight) { worstWeight = err }  // NaN (one side only) counts as the worst
-            }
-        }
+        let worstWeight = worstWeightError(gotWeights, wantWeights)
         #expect(worstWeight <= 1e-5, "optimizer weights differ by \(worstWeight)")
         if name.hasPrefix("denormal_") { try expectSameZeros(got: output, want: expected) }
     }

@@ -175,7 +175,13 @@ extension Keras3.Optimizer {
         let slotNames = denseKernelSlotNames
         if kernel32 != nil || kernel64 != nil { useKernelSlotNames(slotNames) }
         // A variable listed twice gets both updates in list order: one wave per occurrence.
-        let waves = DescentOptimizers.Optimizer.waves(of: variables) ?? [Array(variables.indices)]
+        // The waves of the last list are kept (the same per-list cache as the legacy path), so the usual
+        // loop over one list builds no dictionary per step.
+        if !DescentOptimizers.Optimizer.sameVariables(variables, lastListIDs) {
+            lastListIDs = variables.map { $0.id }
+            lastListWaves = DescentOptimizers.Optimizer.waves(of: variables)
+        }
+        let waves = lastListWaves ?? [Array(variables.indices)]
         for wave in waves {
             var batch32 = DenseJobBatch(capacity: kernel32 == nil ? 0 : wave.count, slotCount: slotNames.count)
             var batch64 = DenseJobBatch(capacity: kernel64 == nil ? 0 : wave.count, slotCount: slotNames.count)

@@ -81,14 +81,8 @@ struct Keras3ConfigReader {
     mutating func bool(_ key: String) throws -> Bool? { try reader.bool(key) }
     mutating func string(_ key: String) throws -> String? { try reader.string(key) }
 
-    /// A list of strings (`null`: `nil`).
-    mutating func strings(_ key: String) throws -> [String]? {
-        guard let v = reader.take(key) else { return nil }
-        guard let items = v.arrayValue, let strings = Optional(items.compactMap(\.stringValue)), strings.count == items.count else {
-            throw OptimizerError.invalidArgument(field: key, message: "\(className) expects a list of strings, got \(v.typeName)")
-        }
-        return strings
-    }
+    /// A list of strings (`null`: `nil`): ``ConfigReader/stringArray(_:)``.
+    mutating func strings(_ key: String) throws -> [String]? { try reader.stringArray(key) }
 
     /// Throws for a key left over.
     func finish(allowed: [String]) throws {

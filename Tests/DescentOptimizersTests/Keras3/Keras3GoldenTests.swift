@@ -26,28 +26,14 @@ import Testing
         let gotSteps = try #require(output["steps"]?.arrayValue)
         let wantSteps = try #require(expected["steps"]?.arrayValue)
         #expect(gotSteps.count == wantSteps.count)
-        var worst = 0.0, worstAt = ""
-        for (s, (got, want)) in zip(gotSteps, wantSteps).enumerated() {
-            let g = got.objectValue?["variables"]?.arrayValue ?? [], w = want.objectValue?["variables"]?.arrayValue ?? []
-            #expect(g.count == w.count)
-            for (v, (gv, wv)) in zip(g, w).enumerated() {
-                for (i, (x, e)) in zip(gv.arrayValue ?? [], wv.arrayValue ?? []).enumerated() {
-                    let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
-                    if !(err <= worst) { worst = err; worstAt = "step \(s) variable \(v) element \(i): \(x) vs \(e)" }
-                }
-            }
+        for (got, want) in zip(gotSteps, wantSteps) {
+            #expect(got.objectValue?["variables"]?.arrayValue?.count == want.objectValue?["variables"]?.arrayValue?.count)
         }
+        let (worst, worstAt) = worstStepError(gotSteps, wantSteps)
         #expect(worst <= 1e-5, "worst \(worst) at \(worstAt)")
         let gotWeights = output["weights"]?.arrayValue ?? [], wantWeights = expected["weights"]?.arrayValue ?? []
         #expect(gotWeights.count == wantWeights.count)
-        var worstWeight = 0.0
-        for (gw, ww) in zip(gotWeights, wantWeights) {
-            let gs = gw.arrayValue ?? [gw], ws = ww.arrayValue ?? [ww]
-            for (x, e) in zip(gs, ws) {
-                let err = relativeError(x.doubleValue ?? .nan, e.doubleValue ?? .nan)
-                if !(err <= worstWeight) { worstWeight = err }
-            }
-        }
+        let worstWeight = worstWeightError(gotWeights, wantWeights)
         #expect(worstWeight <= 1e-5, "optimizer variables differ by \(worstWeight)")
     }
 }

@@ -79,7 +79,7 @@ extension Keras3 {
 
         /// The loss times the current scale (`initial_scale` before the build).
         open override func scaleLoss(_ loss: Tensor) throws -> Tensor {
-            let scale = try dynamicScale.map { Double(try $0.untrackedValue.item() as Double) } ?? initialScale.value
+            let scale = try dynamicScale.map { try $0.untrackedValue.item() as Double } ?? initialScale.value
             return try loss * TypedScalar(scale, loss.dtype).value
         }
 
@@ -102,7 +102,7 @@ extension Keras3 {
             }
             let strategy = Strategy.currentScope ?? distributionStrategy
             if aggregate && strategy.numReplicasInSync > 1 { finite = !strategy.any(!finite) }
-            let scale: Float = try dynamicScale.untrackedValue.item() as Double == 0 ? 0 : Float(try dynamicScale.untrackedValue.item() as Double)
+            let scale = Float(try dynamicScale.untrackedValue.item() as Double)  // a float32 variable: exact
             guard finite else {
                 try stepCounter.assign(Tensor(Int64(0)))
                 try dynamicScale.assign(Tensor(scale * 0.5))
