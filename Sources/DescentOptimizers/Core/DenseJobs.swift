@@ -51,6 +51,11 @@ public struct DenseJob: @unchecked Sendable {
     @usableFromInline let slotBase3: UnsafeMutableRawPointer?
     /// The number of elements of the variable (and of the gradient and each slot).
     public let count: Int
+    /// Keras 3's decoupled weight decay to apply to each element just before its update
+    /// (`var ← var − (var·rate)·lr`; see ``Keras3/Optimizer``), or `nil`: the rate in the variable's
+    /// dtype, held as a `Double`. A kernel that decays in its own pass reads it (Keras 3's Adam); for
+    /// the others the batch runs the decay in front of the kernel, block by block.
+    public let weightDecay: Double?
 
     /// Typed pointer to the variable's elements.
     @inlinable public func variablePointer<T>(_: T.Type) -> UnsafeMutablePointer<T> {
@@ -94,9 +99,12 @@ struct DenseJobBatch {
 
     var isEmpty: Bool { jobs.isEmpty }
 
+    /// Whether some job carries a weight decay (the batch then runs the decay in front of the kernel).
+    private(set) var hasWeightDecay = false
+
     /// Adds the update of `variable` by `gradient` with the given kernel slots (made unique here). The
     /// caller keeps `gradient` alive until the batch has run.
-    mutating func append(gradient: TensorStorage, variable: Variable, slots: [Variable]) {
+    mutating func append(gradient: TensorStorage, variable: Variable, slots: [Variable], weightDecay: Double? = nil) {
         precondition(slots.count == slotCount, "dense job for '\(variable.name)' with \(slots.count) slots, expected \(slotCount)")
         let v = variable.uniqueStorageForUpdate()
         buffers.append(v)
@@ -114,12 +122,55 @@ struct DenseJobBatch {
         }
         jobs.append(DenseJob(variableBase: v.base, gradientBase: UnsafeRawPointer(gradient.base),
                              slotBase0: bases.0, slotBase1: bases.1, slotBase2: bases.2, slotBase3: bases.3,
-                             count: variable.scalarCount))
+                             count: variable.scalarCount, weightDecay: weightDecay))
+        if weightDecay != nil { hasWeightDecay = true }
     }
 
     /// Runs `kernel` over every job (see ``Optimizer/runDenseJobs(_:_:)``), keeping the buffers alive.
     func run(_ kernel: DenseKernel) {
         withExtendedLifetime(buffers) { Optimizer.runDenseJobs(jobs, kernel) }
+    }
+
+    /// Runs `kernel` over every job, each job with a ``DenseJob/weightDecay`` decayed first, block by
+    /// block (`var ← var − (var·rate)·lr` over a block, then `kernel` over that block), so the variable is
+    /// decayed while it is in cache: the same operations in the same order per element as a whole-tensor
+    /// decay before the update (the kernels are element-wise), at no extra memory traffic.
+    func run<T: FloatingElement>(_ kernel: @escaping DenseKernel, decayingWith learningRate: T) {
+        guard hasWeightDecay else { return run(kernel) }
+        let decaying: DenseKernel = { job, range in
+            guard let rate = job.weightDecay else { return kernel(job, range) }
+            let w = job.variablePointer(T.self)
+            let decay = T(rate)
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let end = Swift.min(start + DenseJobBatch.decayBlock, range.upperBound)
+                weightDecayKernel(w, start..<end, decay: decay, learningRate: learningRate)
+                kernel(job, start..<end)
+                start = end
+            }
+        }
+        run(decaying)
+    }
+
+    /// Elements per decay block: 8 KiB of `Float` (a block of the variable and its gradient and slots
+    /// stays in L1).
+    static let decayBlock = 2048
+}
+
+/// Keras 3's `_apply_weight_decay` over `range`: `w ← w − (w·decay)·lr`, rounded after each operation.
+func weightDecayKernel<T: FloatingElement>(_ w: UnsafeMutablePointer<T>, _ range: Range<Int>, decay: T, learningRate lr: T) {
+    let width = T.Vector.scalarCount
+    let vd = T.Vector(repeating: decay), vlr = T.Vector(repeating: lr)
+    var i = range.lowerBound
+    let end = range.upperBound
+    while i + width <= end {
+        let wi = loadVector(UnsafePointer(w + i))
+        storeVector(wi - (wi * vd) * vlr, w + i)
+        i += width
+    }
+    while i < end {
+        w[i] = w[i] - (w[i] * decay) * lr
+        i += 1
     }
 }
 

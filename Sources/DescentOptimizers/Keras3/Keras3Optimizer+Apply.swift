@@ -41,7 +41,10 @@ extension Keras3.Optimizer {
         let wasBuilt = isBuilt
         let mark = weightsMark
         if wasBuilt {
-            for v in all { _ = try index(of: v) }
+            // The last list that was updated is known to hold only built variables.
+            if !(missing.isEmpty && DescentOptimizers.Optimizer.sameVariables(all, lastListIDs)) {
+                for v in all { _ = try index(of: v) }
+            }
         } else {
             try build(all)
         }
@@ -88,13 +91,17 @@ extension Keras3.Optimizer {
             }
             if updates {
                 grads = try clipGradients(grads)
-                try applyWeightDecay(variables, coefficients)
+                // Keras decays the variables before the cross-replica sum; the two commute (the sum reads
+                // only gradients, the decay only variables), and summing first means a failed sum
+                // changes no variable.
                 let strategy = Strategy.currentScope ?? distributionStrategy
                 if aggregate && strategy.numReplicasInSync > 1 {
                     grads = try strategy.sumGradients(grads, for: variables).map { $0! }
                 }
+                let plan = try updatePlan(grads, variables, coefficients)
+                try applyWeightDecay(grads, variables, coefficients, plan)
                 try willApplyUpdates(coefficients)
-                try runUpdates(grads, variables, coefficients)
+                try runUpdates(grads, variables, coefficients, plan)
             }
             // 5. EMA, constraints.
             if options.useEMA { try updateAverages() }
@@ -147,59 +154,6 @@ extension Keras3.Optimizer {
             switch g {
             case .dense(let t): return .dense(try t.untracked * scale.value)
             case .sparse(let s): return .dense(try s.toDense() * scale.value)
-            }
-        }
-    }
-
-    /// Keras 3's `_apply_weight_decay`: `var ← var − (var·wd)·lr` for every variable with a rate
-    /// (``Keras3/Optimizer/weightDecayRate(for:)``: `weight_decay` unless excluded).
-    func applyWeightDecay(_ variables: [Variable], _ coefficients: [DType: Coefficients]) throws {
-        guard appliesWeightDecay else { return }
-        for v in variables {
-            guard let wd = weightDecayRate(for: v) else { continue }
-            let c = coefficients[v.dtype]!  // prepared for every dtype present
-            let lr = try c["lr"], decay = TypedScalar.castFromFloat32(wd, v.dtype)
-            let value = v.untrackedValue
-            try v.assign((value - ((value * decay.value).untracked * lr.value).untracked).untracked)
-        }
-    }
-
-    /// Runs the update of each variable: dense gradients through the fused kernel (one parallel pass over
-    /// all of them) when the class has one, everything else through ``updateStep(_:_:_:)``.
-    func runUpdates(_ grads: [Gradient], _ variables: [Variable], _ coefficients: [DType: Coefficients]) throws {
-        var kernel32: DenseKernel?, kernel64: DenseKernel?
-        if fusesDenseUpdates {
-            if let c = coefficients[.float32] { kernel32 = try denseKernel(for: c) }
-            if let c = coefficients[.float64] { kernel64 = try denseKernel(for: c) }
-        }
-        let slotNames = denseKernelSlotNames
-        if kernel32 != nil || kernel64 != nil { useKernelSlotNames(slotNames) }
-        // A variable listed twice gets both updates in list order: one wave per occurrence.
-        // The waves of the last list are kept (the same per-list cache as the legacy path), so the usual
-        // loop over one list builds no dictionary per step.
-        if !DescentOptimizers.Optimizer.sameVariables(variables, lastListIDs) {
-            lastListIDs = variables.map { $0.id }
-            lastListWaves = DescentOptimizers.Optimizer.waves(of: variables)
-        }
-        let waves = lastListWaves ?? [Array(variables.indices)]
-        for wave in waves {
-            var batch32 = DenseJobBatch(capacity: kernel32 == nil ? 0 : wave.count, slotCount: slotNames.count)
-            var batch64 = DenseJobBatch(capacity: kernel64 == nil ? 0 : wave.count, slotCount: slotNames.count)
-            for i in wave {
-                let v = variables[i]
-                if case .dense(let t) = grads[i], let _ = v.dtype == .float32 ? kernel32 : kernel64 {
-                    if v.dtype == .float32 {
-                        batch32.append(gradient: t.unsafeStorage, variable: v, slots: try kernelSlots(of: v))
-                    } else {
-                        batch64.append(gradient: t.unsafeStorage, variable: v, slots: try kernelSlots(of: v))
-                    }
-                } else {
-                    try updateStep(grads[i], v, coefficients[v.dtype]!)
-                }
-            }
-            withExtendedLifetime(grads) {
-                if let kernel32, !batch32.isEmpty { batch32.run(kernel32) }
-                if let kernel64, !batch64.isEmpty { batch64.run(kernel64) }
             }
         }
     }

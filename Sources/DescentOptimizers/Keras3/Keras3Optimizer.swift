@@ -115,6 +115,10 @@ extension Keras3 {
         var weightDecayExcludedIDs: Set<Int> = []
         var weightDecayExcludedNames: [String] = []
         var weightDecayCache: [Int: Bool] = [:]
+        /// The fused-kernel slots and folded weight decay of each position of the last list (the usual
+        /// loop passes the same list every step), found once; emptied when the list changes or the build
+        /// is undone. `nil` at a position not seen yet.
+        var lastListJobs: [(slots: [Variable], weightDecay: Double?)?] = []
 
         enum LearningRateStorage {
             case variable(Variable)
@@ -372,6 +376,9 @@ extension Keras3 {
             variableIndex = [:]
             averages = []
             accumulators = []
+            lastListIDs = []
+            lastListWaves = nil
+            lastListJobs = []
             resetClassBuild()
         }
 
@@ -444,14 +451,20 @@ extension Keras3 {
             throw OptimizerError.notImplemented(optimizer: name, method: "updateStep")
         }
 
-        /// Runs once per update, after clipping and weight decay and just before the variables' updates
-        /// (Keras' `_backend_update_step`, which Nadam overrides to advance its `u_product`); not on the
-        /// calls that only accumulate gradients. The default does nothing.
+        /// Runs once per update, after clipping and just before the variables' updates (Keras'
+        /// `_backend_update_step`, which Nadam overrides to advance its `u_product`); not on the calls that
+        /// only accumulate gradients. The weight decay of the variables a fused kernel updates runs in
+        /// that kernel, so after this hook: read no model variable here. The default does nothing.
         open func willApplyUpdates(_ coefficients: [DType: Coefficients]) throws {}
 
         /// Whether the class's fused ``denseKernel(for:)`` serves dense gradients (exact built-in types
         /// only, so a subclass overriding ``updateStep(_:_:_:)`` is called).
         open override var fusesDenseUpdates: Bool { false }
+
+        /// Whether the class's ``denseKernel(for:)`` decays each job's elements itself, reading
+        /// ``DenseJob/weightDecay`` in its own pass (Keras 3's Adam and AdamW); otherwise a folded weight
+        /// decay runs block by block in front of the kernel.
+        var denseKernelAppliesWeightDecay: Bool { false }
 
         /// Keras 3 optimizers read no slots by name in the legacy way.
         open override func createSlots(for variables: [Variable]) throws {}

@@ -165,19 +165,29 @@ open class Adam: Optimizer {
 }
 
 /// One fused Adam pass over `range` (TensorFlow's `ApplyAdamNonCuda` / `ApplyAdamWithAmsgrad`).
+///
+/// With `decay` (Keras 3's AdamW: the rate and the learning rate), each element is first decayed,
+/// `w ← w − (w·rate)·lr`, in the same pass: the same operations, in the same order, as a whole-tensor
+/// decay before the update, without a second trip through memory.
 @inline(__always)
 func adamKernel<T: FloatingElement>(
     _ w: UnsafeMutablePointer<T>, _ g: UnsafePointer<T>, _ m: UnsafeMutablePointer<T>, _ v: UnsafeMutablePointer<T>,
-    _ vhat: UnsafeMutablePointer<T>?, _ range: Range<Int>, alpha: T, oneMinusBeta1: T, oneMinusBeta2: T, epsilon: T
+    _ vhat: UnsafeMutablePointer<T>?, _ range: Range<Int>, alpha: T, oneMinusBeta1: T, oneMinusBeta2: T, epsilon: T,
+    decay: (rate: T, learningRate: T)? = nil
 ) {
     let width = T.Vector.scalarCount
     let va = T.Vector(repeating: alpha), vb1 = T.Vector(repeating: oneMinusBeta1)
     let vb2 = T.Vector(repeating: oneMinusBeta2), veps = T.Vector(repeating: epsilon)
+    let decays = decay != nil
+    let rate = decay?.rate ?? 0, lr = decay?.learningRate ?? 0
+    let vrate = T.Vector(repeating: rate), vlr = T.Vector(repeating: lr)
     var i = range.lowerBound
     let end = range.upperBound
     if let vhat {
         while i + width <= end {
             let gi = loadVector(g + i)
+            var wi = loadVector(UnsafePointer(w + i))
+            if decays { wi = wi - (wi * vrate) * vlr }
             var mi = loadVector(UnsafePointer(m + i)), vi = loadVector(UnsafePointer(v + i))
             mi = mi + (gi - mi) * vb1
             vi = vi + (gi * gi - vi) * vb2
@@ -186,10 +196,11 @@ func adamKernel<T: FloatingElement>(
             storeVector(mi, m + i)
             storeVector(vi, v + i)
             storeVector(hi, vhat + i)
-            storeVector(loadVector(UnsafePointer(w + i)) - (mi * va) / (T.vectorSquareRoot(hi) + veps), w + i)
+            storeVector(wi - (mi * va) / (T.vectorSquareRoot(hi) + veps), w + i)
             i += width
         }
         while i < end {
+            if decays { w[i] = w[i] - (w[i] * rate) * lr }
             m[i] = m[i] + (g[i] - m[i]) * oneMinusBeta1
             v[i] = v[i] + (g[i] * g[i] - v[i]) * oneMinusBeta2
             vhat[i] = Swift.max(vhat[i], v[i])
@@ -200,15 +211,18 @@ func adamKernel<T: FloatingElement>(
     }
     while i + width <= end {
         let gi = loadVector(g + i)
+        var wi = loadVector(UnsafePointer(w + i))
+        if decays { wi = wi - (wi * vrate) * vlr }
         var mi = loadVector(UnsafePointer(m + i)), vi = loadVector(UnsafePointer(v + i))
         mi = mi + (gi - mi) * vb1
         vi = vi + (gi * gi - vi) * vb2
         storeVector(mi, m + i)
         storeVector(vi, v + i)
-        storeVector(loadVector(UnsafePointer(w + i)) - (mi * va) / (T.vectorSquareRoot(vi) + veps), w + i)
+        storeVector(wi - (mi * va) / (T.vectorSquareRoot(vi) + veps), w + i)
         i += width
     }
     while i < end {
+        if decays { w[i] = w[i] - (w[i] * rate) * lr }
         m[i] = m[i] + (g[i] - m[i]) * oneMinusBeta1
         v[i] = v[i] + (g[i] * g[i] - v[i]) * oneMinusBeta2
         w[i] -= (m[i] * alpha) / (T.scalarSquareRoot(v[i]) + epsilon)

@@ -74,6 +74,7 @@ extension Keras3 {
 
         open override var fusesDenseUpdates: Bool { type(of: self) == Keras3.Adam.self || type(of: self) == Keras3.AdamW.self }
         open override var denseKernelSlotNames: [String] { amsgrad ? ["momentum", "velocity", "velocity_hat"] : ["momentum", "velocity"] }
+        override var denseKernelAppliesWeightDecay: Bool { true }
 
         open override func denseKernel(for c: Coefficients) throws -> DenseKernel? {
             try c.dtype == .float32 ? makeKernel(Float.self, c) : makeKernel(Double.self, c)
@@ -82,13 +83,15 @@ extension Keras3 {
         private func makeKernel<T: FloatingElement>(_: T.Type, _ c: Coefficients) throws -> DenseKernel {
             let alpha = try c["alpha"].value(as: T.self)
             let omb1 = try c["one_minus_beta_1"].value(as: T.self), omb2 = try c["one_minus_beta_2"].value(as: T.self)
-            let eps = try c["epsilon"].value(as: T.self)
+            let eps = try c["epsilon"].value(as: T.self), lr = try c["lr"].value(as: T.self)
             let amsgrad = self.amsgrad
             return { job, range in
-                // The same operations in the same order as Keras 3's update_step (see the doc comment).
+                // The same operations in the same order as Keras 3's update_step (see the doc comment),
+                // after the job's weight decay (AdamW's), element by element.
                 adamKernel(job.variablePointer(T.self), job.gradientPointer(T.self), job.slotPointer(0, T.self),
                            job.slotPointer(1, T.self), amsgrad ? job.slotPointer(2, T.self) : nil, range,
-                           alpha: alpha, oneMinusBeta1: omb1, oneMinusBeta2: omb2, epsilon: eps)
+                           alpha: alpha, oneMinusBeta1: omb1, oneMinusBeta2: omb2, epsilon: eps,
+                           decay: job.weightDecay.map { (T($0), lr) })
             }
         }
 
