@@ -13,7 +13,9 @@ bench/peers/checkpoint_peers.py with PyTorch and tf_keras, in the same venvs) an
 training on Open MPI: `mpirun -np 2 descent bench train --model large --strategy multi-worker` with 1 thread
 per rank and with the default threads, Descent's 1-process 2-thread baseline, `mpirun -np 2 descent bench
 allreduce`, and bench/peers/distributed_peers.py: PyTorch DDP and TF MultiWorkerMirroredStrategy, for the
-peers in --peers). A partial run never writes the repository's
+peers in --peers) and `keras3` (the Keras 3 family, issue 12: `descent bench optimizer` with Keras 3 configs of
+AdamW, Lion, Adafactor and Muon, torch_bench.py and jax_bench.py `--only keras3`, then --pairs interleaved
+Descent/PyTorch AdamW pairs). A partial run never writes the repository's
 BENCHMARKS.md or bench/results.jsonl: its report goes to --output (default
 .build-release/BENCHMARKS-<parts>.md) and its raw results beside it (.jsonl).
 
@@ -301,6 +303,8 @@ def run_rounds(run, args, peers, pythons, have_c, versions):
                 shutil.rmtree(folder, ignore_errors=True)
         if "distributed" in args.only:
             distributed_round(run, args, versions)
+        if "keras3" in args.only:
+            keras3_round(run, args, versions)
         if "json" in args.only:
             # Descent writes the documents and times them, then the same Python times json.loads on them.
             run.json_lines("descent-json", [DESCENT, "bench", "json", "--json", "--save-documents", run.json_docs])
@@ -312,6 +316,57 @@ def run_rounds(run, args, peers, pythons, have_c, versions):
                 versions["python-json"] = f"Python {meta['version']}, `json` {accel} its C accelerator (`{sys.executable}`)"
     if "optimizers" in args.only:
         head_to_head(run, args, pythons, have_c)
+    if "keras3" in args.only:
+        keras3_head_to_head(run, args)
+
+
+# Part `keras3`: Descent's commands of one round, (tag suffix, optimizer class, workload arguments, steps).
+KERAS3_DESCENT = (
+    [("adamw", "AdamW", ["--params", str(p), "--tensors", str(t)], 50) for p, t in [(10_000_000, 10), (1_000_000, 1000)]]
+    + [("lion", "Lion", ["--params", str(p), "--tensors", str(t)], 50) for p, t in [(10_000_000, 10), (1_000_000, 1000)]]
+    + [("adafactor", "Adafactor", ["--params", str(p), "--tensors", str(t)], 20) for p, t in [(10_000_000, 10), (1_000_000, 1000)]]
+    + [("adafactor", "Adafactor", ["--matrix", m, "--tensors", str(k)], 20) for m, k in [("1024x1024", 4), ("1024x4096", 2)]]
+    + [("muon", "Muon", ["--matrix", "256x256", "--tensors", "4"], 20), ("muon", "Muon", ["--matrix", "1024x1024", "--tensors", "4"], 3)]
+)
+
+
+def keras3_config(cls):
+    """Keras 3's config of `cls` with its defaults, as `descent bench optimizer --optimizer` takes it."""
+    return json.dumps({"module": "keras.optimizers", "class_name": cls, "config": {}})
+
+
+def keras3_descent(run, tag, only=None):
+    for name, cls, workload, steps in KERAS3_DESCENT:
+        if only is None or name in only:
+            run.json_lines(tag, [DESCENT, "bench", "optimizer", "--optimizer", keras3_config(cls), *workload,
+                                 "--steps", str(steps), "--json"])
+
+
+def keras3_round(run, args, versions):
+    """One round of part `keras3`: Descent's Keras 3 optimizers, then PyTorch's and optax's."""
+    keras3_descent(run, "k3-descent")
+    for peer, tag in [("torch", "k3-torch"), ("jax", "k3-jax")]:
+        if peer not in args.peers.split(","):
+            continue
+        python = ensure_venv(args.venv_root, peer)
+        rows = run.json_lines(tag, [python, os.path.join(BENCH, "peers", PEERS[peer][1]), "--only", "keras3"])
+        meta = next((r for r in rows if r.get("bench") == "meta"), None)
+        if meta and peer not in versions:
+            versions[peer] = (f"torch {meta['version']} (CPU capability {meta.get('cpu_capability')})" if peer == "torch"
+                              else f"jax/jaxlib {meta['version']}, optax {meta['optax']}, {meta['devices']}")
+
+
+def keras3_head_to_head(run, args):
+    """Part `keras3`'s pairs: Descent's Keras 3 AdamW, then torch.optim.AdamW(fused=True), seconds apart."""
+    if "torch" not in args.peers.split(","):
+        return
+    python = ensure_venv(args.venv_root, "torch")
+    for i in range(args.pairs):
+        log(f"--- Keras 3 head-to-head pair {i + 1} of {args.pairs}")
+        run.round = i
+        keras3_descent(run, "k3h-descent", only={"adamw"})
+        run.json_lines("k3h-torch", [python, os.path.join(BENCH, "peers", "torch_bench.py"), "--only", "keras3",
+                                     "--optimizers", "adamw", "--variants", "fused=True"])
 
 
 def distributed_round(run, args, versions):

@@ -202,23 +202,10 @@ func reduceKernel<T: FloatingElement>(
 
     if inner == 1 {
         if outer == 1 {
-            // One long row: partial results per chunk, then combined.
-            let chunks = Swift.max(1, Swift.min(ThreadPool.threadCount, r / (1 << 15)))
-            if chunks == 1 {
-                dst.value[0] = reduceRow(src.value, r)
-                return
+            // One long row: partial results per chunk, then combined (see `reduceInChunks`).
+            dst.value[0] = reduceInChunks(r, identity: identity, combine: combine) { range in
+                reduceRow(src.value + range.lowerBound, range.count)
             }
-            var partial = [T](repeating: identity, count: chunks)
-            let chunk = (r + chunks - 1) / chunks
-            partial.withUnsafeMutableBufferPointer { buf in
-                // Internal invariant: `partial` has `chunks` >= 2 elements, so its buffer has an address.
-                let pb = UncheckedSendable(buf.baseAddress!)
-                ThreadPool.forEach(chunks) { c in
-                    let lo = c * chunk, hi = Swift.min(r, lo + chunk)
-                    pb.value[c] = lo < hi ? reduceRow(src.value + lo, hi - lo) : identity
-                }
-            }
-            dst.value[0] = partial.dropFirst().reduce(partial[0], combine)
             return
         }
         ThreadPool.parallelFor(outer, grain: Swift.max(1, (1 << 15) / Swift.max(r, 1)), alignment: 1) { rows in
@@ -247,4 +234,49 @@ func reduceKernel<T: FloatingElement>(
             }
         }
     }
+}
+
+/// The order of a whole-tensor reduction of `count` elements (``Tensor/sum(axes:keepDims:)`` over all
+/// axes): `min(threads, count / 32768)` contiguous chunks (at least one) of `ceil(count / chunks)`
+/// elements, each reduced by `chunk` (in parallel), the partial results combined in chunk order.
+/// A fused pass that reduces values it computes (Keras 3's Adafactor: `sum(x²)` without `x²`) gets the
+/// tensor reduction's numbers by calling this with a `chunk` that follows ``sumInTensorOrder(_:_:)``.
+@_spi(DescentInternals)
+public func reduceInChunks<T: FloatingElement>(
+    _ count: Int, identity: T, combine: (T, T) -> T, _ chunk: (Range<Int>) -> T
+) -> T {
+    let chunks = Swift.max(1, Swift.min(ThreadPool.threadCount, count / (1 << 15)))
+    if chunks == 1 { return chunk(0..<count) }
+    var partial = [T](repeating: identity, count: chunks)
+    let size = (count + chunks - 1) / chunks
+    partial.withUnsafeMutableBufferPointer { buf in
+        // Internal invariant: `partial` has `chunks` >= 2 elements, so its buffer has an address.
+        let pb = UncheckedSendable(buf.baseAddress!)
+        ThreadPool.forEach(chunks) { c in
+            let lo = c * size, hi = Swift.min(count, lo + size)
+            pb.value[c] = lo < hi ? chunk(lo..<hi) : identity
+        }
+    }
+    return partial.dropFirst().reduce(partial[0], combine)
+}
+
+/// The sum of `value(i)` over `range` in the order the tensor reduction sums a contiguous run:
+/// `T.Vector` lanes accumulated from the start of the range (`vector(i)` gives the lanes `i..<i+width`),
+/// the lanes added in order, then the tail one by one. With ``reduceInChunks(_:identity:combine:_:)``
+/// this is ``Tensor/sum(axes:keepDims:)`` of the tensor of the values, bit for bit.
+@_spi(DescentInternals) @inlinable @inline(__always)
+public func sumInTensorOrder<T: FloatingElement>(
+    _ range: Range<Int>, vector: (Int) -> T.Vector, scalar: (Int) -> T
+) -> T {
+    let width = T.Vector.scalarCount
+    var acc = T.Vector(repeating: 0)
+    var i = range.lowerBound
+    while i + width <= range.upperBound {
+        acc = acc + vector(i)
+        i += width
+    }
+    var s: T = 0
+    for lane in 0..<width { s = s + acc[lane] }
+    while i < range.upperBound { s = s + scalar(i); i += 1 }
+    return s
 }

@@ -25,9 +25,12 @@ ADAGRAD = dict(lr=0.001, initial_accumulator_value=0.1, epsilon=1e-7)
 SGD_PLAIN = dict(lr=0.01)
 
 # The Keras 3 family's workloads (`descent bench optimizer --optimizer <keras.optimizers config>`, issue 12):
-# the dense shapes above (vectors), and 2-D matrices for Muon (and Adafactor's factored rule):
-# (rows, columns, count). Keras 3 defaults of each class.
-KERAS3_MATRICES = [(1024, 1024, 4), (1024, 4096, 2)]
+# the dense shapes above (vectors), and 2-D matrices for Muon and Adafactor's factored rule:
+# (rows, columns, count), by optimizer. Keras 3 defaults of each class.
+KERAS3_MATRICES = {"adafactor": [(1024, 1024, 4), (1024, 4096, 2)], "muon": [(256, 256, 4), (1024, 1024, 4)]}
+# torch.optim.Muon runs Newton-Schulz in bfloat16, which this CPU computes slowly (about 1.2 s per step of
+# four 256x256 matrices, several minutes for 1024x1024): PyTorch runs only the smallest Muon workload.
+TORCH_MUON_MATRICES = [(256, 256, 4)]
 KERAS3_ADAMW = dict(lr=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-7, weight_decay=0.004)
 KERAS3_LION = dict(lr=0.001, beta_1=0.9, beta_2=0.99)
 KERAS3_ADAFACTOR = dict(lr=0.001, beta_2_decay=-0.8, epsilon_1=1e-30, epsilon_2=1e-3, clip_threshold=1.0)
@@ -36,8 +39,9 @@ KERAS3_MUON = dict(lr=0.001, weight_decay=0.004, momentum=0.95, ns_steps=5, rms_
 KERAS3_WORKLOADS = {"adamw": "vectors", "lion": "vectors", "adafactor": "both", "muon": "matrices"}
 
 
-def keras3_workloads(name, args=None):
-    """The workloads of one Keras 3 optimizer: [(params, tensors, matrix or None, shapes)]."""
+def keras3_workloads(name, args=None, matrices=None):
+    """The workloads of one Keras 3 optimizer: [(params, tensors, matrix or None, shapes)]; `matrices`
+    replaces its KERAS3_MATRICES."""
     kind = KERAS3_WORKLOADS[name]
     out = []
     if kind in ("vectors", "both"):
@@ -45,7 +49,7 @@ def keras3_workloads(name, args=None):
             if args is None or selected(f"{p}x{t}", args.shapes):
                 out.append((p, t, None, [(n,) for n in split_sizes(p, t)]))
     if kind in ("matrices", "both"):
-        for r, c, k in KERAS3_MATRICES:
+        for r, c, k in (KERAS3_MATRICES[name] if matrices is None else matrices):
             if args is None or selected(f"{r}x{c}", args.shapes):
                 out.append((r * c * k, k, f"{r}x{c}", [(r, c)] * k))
     return out

@@ -6,7 +6,7 @@ optimizer: optax.adam(1e-3, eps=1e-7) and optax.sgd(0.01, momentum=0.9) over a l
            jax.jit-compiled update with donated buffers (in place), XLA CPU's default threading.
 sparse:    JAX has no sparse gradients: the looked-up rows are scatter-added into a dense gradient and
            the whole table is updated (adam, adagrad, sgd), all inside one jitted step.
-keras3:    (issue 12; only with --only keras3) optax.adamw, optax.lion and optax.adafactor with Keras 3's
+keras3:    (issue 12; only with --only keras3) optax.adamw, optax.lion, optax.adafactor and optax.contrib.muon with Keras 3's
            defaults, jitted with donated buffers, on the workloads of common.keras3_workloads.
 train:     a jitted training step (forward, grad, optax.adam update) of both MLPs.
 """
@@ -86,7 +86,7 @@ def sparse_bench():
 
 
 def keras3_bench():
-    a, l, f = common.KERAS3_ADAMW, common.KERAS3_LION, common.KERAS3_ADAFACTOR
+    a, l, f, m = common.KERAS3_ADAMW, common.KERAS3_LION, common.KERAS3_ADAFACTOR, common.KERAS3_MUON
     makers = {
         "adamw": lambda: optax.adamw(a["lr"], b1=a["beta_1"], b2=a["beta_2"], eps=a["epsilon"], weight_decay=a["weight_decay"]),
         "lion": lambda: optax.lion(l["lr"], b1=l["beta_1"], b2=l["beta_2"], weight_decay=0.0),
@@ -94,6 +94,9 @@ def keras3_bench():
         # the vectors are not, as in Keras (which factors every rank >= 2 variable).
         "adafactor": lambda: optax.adafactor(f["lr"], decay_rate=-f["beta_2_decay"], clipping_threshold=f["clip_threshold"],
                                              eps=f["epsilon_1"]),
+        # Newton-Schulz in float32 (as Keras and Descent); consistent_rms: Keras' rms_rate.
+        "muon": lambda: optax.contrib.muon(m["lr"], ns_steps=m["ns_steps"], beta=m["momentum"], eps=m["epsilon"],
+                                           weight_decay=m["weight_decay"], nesterov=True, consistent_rms=m["rms_rate"]),
     }
     for name, make in makers.items():
         if not common.selected(name, args.optimizers):

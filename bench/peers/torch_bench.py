@@ -10,8 +10,8 @@ sparse:    the embedding table with a sparse COO gradient (as nn.Embedding(spars
            Keras) and fused Adam on the densified gradient (Keras legacy semantics: every row moves).
 keras3:    (issue 12; only with --only keras3) the peers of Descent's Keras 3 family with Keras 3's defaults:
            AdamW fused=True and foreach=True (weight_decay 0.004), Adafactor (foreach=True), Muon
-           (adjust_lr_fn="match_rms_adamw": Keras' rms_rate 0.2; Newton-Schulz in bfloat16, as torch does),
-           on the workloads of common.keras3_workloads. torch has no Lion.
+           (adjust_lr_fn="match_rms_adamw": Keras' rms_rate 0.2; Newton-Schulz in bfloat16, as torch does;
+           only on common.TORCH_MUON_MATRICES), on the workloads of common.keras3_workloads. torch has no Lion.
 train:     eager training steps of both MLPs (zero_grad, forward, CrossEntropyLoss, backward, Adam.step).
 """
 import torch
@@ -91,7 +91,8 @@ def keras3_bench(args):
     for name, variant, make in cases:
         if not common.selected(name, args.optimizers) or not common.selected(variant, args.variants):
             continue
-        for params, tensors, matrix, shapes in common.keras3_workloads(name, args):
+        matrices = common.TORCH_MUON_MATRICES if name == "muon" else None
+        for params, tensors, matrix, shapes in common.keras3_workloads(name, args, matrices):
             ps = [torch.zeros(sh, requires_grad=True) for sh in shapes]
             for p in ps:
                 p.grad = torch.full(p.shape, 0.001)

@@ -192,7 +192,8 @@ extension Keras3AdaptiveTests {
             func run(inPlace: Bool) throws -> [[Double]] {
                 let opt = try Keras3.Adafactor(learningRate: 0.1, clipThreshold: 0.7)
                 opt.usesInPlaceDensePath = inPlace
-                let shapes: [[Int]] = [[3, 5, 19], [37, 2], [41], [], [300, 250]]  // the last one splits over threads
+                // The last two split over the threads (the element-wise passes and the fused sums).
+                let shapes: [[Int]] = [[3, 5, 19], [37, 2], [41], [], [300, 250], [70_001], [1, 70_001]]
                 let variables = try shapes.enumerated().map { k, shape in
                     let n = shape.reduce(1, *)
                     return Variable(try Tensor(shape: shape, scalars: (0..<n).map { sin(Double($0 + k) * 0.7) }).cast(to: dtype), name: "v\(k)")

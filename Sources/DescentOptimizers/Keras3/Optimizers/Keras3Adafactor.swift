@@ -183,61 +183,183 @@ extension Keras3 {
             }
         }
 
-        /// The dense step with the element-wise parts done in place (the accumulators' updates, `v`, and
-        /// the variable's update) and the reductions by the same ``DescentTensor/Tensor`` reductions as
-        /// ``referenceStep(_:_:_:)``: the same operations on the same values, so the same numbers.
+        /// The dense step in a few passes over memory, without whole-tensor temporaries: `sum(var²)` and
+        /// `sum(u²)` are summed as the values are computed (in ``DescentTensor/Tensor/sum(axes:keepDims:)``'s
+        /// order, by `reduceInChunks` and `sumInTensorOrder`), `v` is updated in place (rank < 2: in the
+        /// same pass as `sum(u²)`), and `u` is recomputed in the variable's pass instead of stored; the
+        /// factored accumulators use the same axis means as ``referenceStep(_:_:_:)``. The same operations on
+        /// the same values: the same numbers as the reference path.
         private func denseStep<T: FloatingElement>(_: T.Type, _ g: Tensor, _ variable: Variable, _ c: Coefficients) throws {
             let i = try index(of: variable)
             let dtype = variable.dtype
             let beta2t = try c["beta_2_t"].value(as: T.self), oneMinus = try c["one_minus_beta_2_t"].value(as: T.self)
-            // Read in a closure: no reference to the variable's buffer outlives it, so the in-place
-            // update below does not copy the buffer.
-            let rmsVariable = try { () throws -> TypedScalar in
-                TypedScalar(try variable.untrackedValue.squared().untracked.mean().untracked.sqrt().item(), dtype)
-            }()
+            let epsilon1 = try c["epsilon_1"].value(as: T.self)
             let count = variable.shape.reduce(1, *)
-            let alpha = (Self.maximum(try c["epsilon_2"], rmsVariable) * (try c["rho"])).value(as: T.self)
-            let squares = try (try g.squared().untracked + (try c["epsilon_1"].value)).untracked
             let v = velocities[i]
             let shape = variable.shape
-            if shape.count >= 2 {
-                let r = rowAccumulators[i], col = columnAccumulators[i]
-                let rowMean = try squares.mean(axes: [-1]).untracked, columnMean = try squares.mean(axes: [-2]).untracked
-                Self.decay(r, rowMean, beta2t, oneMinus)
-                Self.decay(col, columnMean, beta2t, oneMinus)
-                let rv = r.untrackedValue, cv = col.untrackedValue
-                let rowMeanOfR = try rv.mean(axes: [-1], keepDims: true).untracked
-                let columns = shape[shape.count - 1], rows = shape[shape.count - 2]
-                let outer = count / Swift.max(1, rows * columns)
-                v.withUniqueStorage { vs in
-                    let vp = vs.base.assumingMemoryBound(to: T.self)
-                    let rp = rv.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                    let cp = cv.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                    let mp = rowMeanOfR.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                    withExtendedLifetime((rv, cv, rowMeanOfR)) {
-                        // Element-wise, so any split over the threads gives the same numbers.
-                        ThreadPool.parallelFor(outer * rows, grain: Swift.max(1, (1 << 15) / Swift.max(columns, 1)), alignment: 1) { range in
-                            for flatRow in range {
-                                let o = flatRow / rows
-                                let normalized = rp[flatRow] / mp[o]
-                                let base = flatRow * columns
-                                for j in 0..<columns { vp[base + j] = normalized * cp[o * columns + j] }
+            /// `sqrt(mean)` of a sum of `count` squares, by the reference path's tensor operations.
+            func rootMean(_ sum: T) throws -> TypedScalar {
+                let total = try Tensor(repeating: Double(sum), shape: [], dtype: dtype)
+                return TypedScalar(try (total / Double(count)).untracked.sqrt().item(), dtype)
+            }
+            let gp = g.unsafeStorage.base.assumingMemoryBound(to: T.self)
+            try withExtendedLifetime(g) {
+                try variable.withUniqueStorage { ws in
+                    let wp = ws.base.assumingMemoryBound(to: T.self)
+                    // rms(var), before the update.
+                    let sumOfSquares: T = reduceInChunks(count, identity: 0, combine: +) { range in
+                        sumInTensorOrder(range, vector: { k in
+                            let x = loadVector(UnsafePointer(wp + k))
+                            return x * x
+                        }, scalar: { k in wp[k] * wp[k] })
+                    }
+                    let alpha = (Self.maximum(try c["epsilon_2"], try rootMean(sumOfSquares)) * (try c["rho"])).value(as: T.self)
+                    let sumOfUpdateSquares: T
+                    if shape.count >= 2 {
+                        try updateFactoredVelocity(T.self, g, i, beta2t, oneMinus, epsilon1: epsilon1)
+                        sumOfUpdateSquares = v.withUniqueStorage { vs in
+                            let vp = vs.base.assumingMemoryBound(to: T.self)
+                            return reduceInChunks(count, identity: 0, combine: +) { range in
+                                sumInTensorOrder(range, vector: { k in
+                                    let u = loadVector(gp + k) / T.vectorSquareRoot(loadVector(UnsafePointer(vp + k)))
+                                    return u * u
+                                }, scalar: { k in
+                                    let u = gp[k] / T.scalarSquareRoot(vp[k])
+                                    return u * u
+                                })
+                            }
+                        }
+                    } else {
+                        // v ← β₂ₜ·v + (1 − β₂ₜ)·(g² + ε₁), and sum(u²) with u = g / sqrt(v), in one pass.
+                        sumOfUpdateSquares = v.withUniqueStorage { vs in
+                            let vp = vs.base.assumingMemoryBound(to: T.self)
+                            let vb = T.Vector(repeating: beta2t), vo = T.Vector(repeating: oneMinus)
+                            let ve = T.Vector(repeating: epsilon1)
+                            return reduceInChunks(count, identity: 0, combine: +) { range in
+                                sumInTensorOrder(range, vector: { k in
+                                    let gk = loadVector(gp + k)
+                                    let vk = vb * loadVector(UnsafePointer(vp + k)) + vo * (gk * gk + ve)
+                                    storeVector(vk, vp + k)
+                                    let u = gk / T.vectorSquareRoot(vk)
+                                    return u * u
+                                }, scalar: { k in
+                                    let gk = gp[k]
+                                    let vk = beta2t * vp[k] + oneMinus * (gk * gk + epsilon1)
+                                    vp[k] = vk
+                                    let u = gk / T.scalarSquareRoot(vk)
+                                    return u * u
+                                })
+                            }
+                        }
+                    }
+                    let scale = Self.maximum(TypedScalar(1, dtype), try rootMean(sumOfUpdateSquares) / (try c["clip_threshold"])).value(as: T.self)
+                    // var ← var − (u / scale)·α, u recomputed from g and the new v.
+                    v.withUniqueStorage { vs in
+                        let vp = vs.base.assumingMemoryBound(to: T.self)
+                        let vs = T.Vector(repeating: scale), va = T.Vector(repeating: alpha)
+                        ThreadPool.parallelFor(count) { range in
+                            let width = T.Vector.scalarCount
+                            var k = range.lowerBound
+                            while k + width <= range.upperBound {
+                                let u = loadVector(gp + k) / T.vectorSquareRoot(loadVector(UnsafePointer(vp + k)))
+                                storeVector(loadVector(UnsafePointer(wp + k)) - (u / vs) * va, wp + k)
+                                k += width
+                            }
+                            while k < range.upperBound {
+                                let u = gp[k] / T.scalarSquareRoot(vp[k])
+                                wp[k] = wp[k] - (u / scale) * alpha
+                                k += 1
                             }
                         }
                     }
                 }
-            } else {
-                Self.decay(v, squares, beta2t, oneMinus)
             }
-            let u = try (g / (try v.untrackedValue.sqrt()).untracked).untracked
-            let rmsU = TypedScalar(try u.squared().untracked.mean().untracked.sqrt().item(), dtype)
-            let scale = Self.maximum(TypedScalar(1, dtype), rmsU / (try c["clip_threshold"])).value(as: T.self)
-            variable.withUniqueStorage { ws in
-                let wp = ws.base.assumingMemoryBound(to: T.self)
-                let up = u.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                withExtendedLifetime(u) {
-                    ThreadPool.parallelFor(count) { range in
-                        for k in range { wp[k] = wp[k] - (up[k] / scale) * alpha }
+        }
+
+        /// Rank ≥ 2: the row and column accumulators (`r`, `c`) from the axis means of `g² + ε₁`, then
+        /// `v ← expand(r / mean(r, −1), −1) · expand(c, −2)` in place. The squares are computed where they
+        /// are summed, in the order of ``DescentTensor/Tensor/mean(axes:keepDims:)`` (a row: its lanes from
+        /// the row's start; a column: row 0, then each next row added), so without the `g²` tensor.
+        private func updateFactoredVelocity<T: FloatingElement>(_: T.Type, _ g: Tensor, _ i: Int, _ beta2t: T,
+                                                                _ oneMinus: T, epsilon1: T) throws {
+            let shape = g.shape, count = g.scalarCount
+            let columns = shape[shape.count - 1], rows = shape[shape.count - 2]
+            let outer = count / Swift.max(1, rows * columns)
+            let width = T.Vector.scalarCount
+            let gp = g.unsafeStorage.base.assumingMemoryBound(to: T.self)
+            let ve = T.Vector(repeating: epsilon1)
+            var rowSums = [T](repeating: 0, count: outer * rows), columnSums = [T](repeating: 0, count: outer * columns)
+            withExtendedLifetime(g) {
+                rowSums.withUnsafeMutableBufferPointer { rowBuffer in
+                    guard let rs = rowBuffer.baseAddress else { return }
+                    func rowSum(_ range: Range<Int>) -> T {
+                        sumInTensorOrder(range, vector: { k in
+                            let gk = loadVector(gp + k)
+                            return gk * gk + ve
+                        }, scalar: { k in gp[k] * gp[k] + epsilon1 })
+                    }
+                    if outer * rows == 1 {
+                        // One row: the tensor reduction splits it into chunks.
+                        rs[0] = reduceInChunks(columns, identity: 0, combine: +, rowSum)
+                        return
+                    }
+                    ThreadPool.parallelFor(outer * rows, grain: Swift.max(1, (1 << 15) / Swift.max(columns, 1)), alignment: 1) { range in
+                        for flatRow in range { rs[flatRow] = rowSum(flatRow * columns..<(flatRow + 1) * columns) }
+                    }
+                }
+                columnSums.withUnsafeMutableBufferPointer { columnBuffer in
+                    guard let cs = columnBuffer.baseAddress, rows > 0 else { return }
+                    for o in 0..<outer {
+                        let d = cs + o * columns, src = gp + o * rows * columns
+                        // Each column is summed over the rows in order: any split of the columns gives the
+                        // same numbers.
+                        ThreadPool.parallelFor(columns, grain: Swift.max(width, (1 << 15) / Swift.max(rows, 1)), alignment: width) { range in
+                            for k in 0..<rows {
+                                let row = src + k * columns
+                                var j = range.lowerBound
+                                while j + width <= range.upperBound {
+                                    let gj = loadVector(row + j)
+                                    let square = gj * gj + ve
+                                    storeVector(k == 0 ? square : loadVector(UnsafePointer(d + j)) + square, d + j)
+                                    j += width
+                                }
+                                while j < range.upperBound {
+                                    let square = row[j] * row[j] + epsilon1
+                                    d[j] = k == 0 ? square : d[j] + square
+                                    j += 1
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            let rowMean = try (try Tensor(shape: Array(shape.dropLast()), scalars: rowSums) / Double(columns)).untracked
+            let columnMean = try (try Tensor(shape: Array(shape.dropLast(2)) + [columns], scalars: columnSums) / Double(rows)).untracked
+            let r = rowAccumulators[i], col = columnAccumulators[i]
+            Self.decay(r, rowMean, beta2t, oneMinus)
+            Self.decay(col, columnMean, beta2t, oneMinus)
+            let rv = r.untrackedValue, cv = col.untrackedValue
+            let rowMeanOfR = try rv.mean(axes: [-1], keepDims: true).untracked
+            velocities[i].withUniqueStorage { vs in
+                let vp = vs.base.assumingMemoryBound(to: T.self)
+                let rp = rv.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                let cp = cv.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                let mp = rowMeanOfR.unsafeStorage.base.assumingMemoryBound(to: T.self)
+                withExtendedLifetime((rv, cv, rowMeanOfR)) {
+                    // Element-wise, so any split over the threads gives the same numbers.
+                    ThreadPool.parallelFor(outer * rows, grain: Swift.max(1, (1 << 15) / Swift.max(columns, 1)), alignment: 1) { range in
+                        for flatRow in range {
+                            let o = flatRow / rows
+                            let normalized = rp[flatRow] / mp[o]
+                            let vn = T.Vector(repeating: normalized)
+                            let out = vp + flatRow * columns, factor = cp + o * columns
+                            var j = 0
+                            while j + width <= columns {
+                                storeVector(vn * loadVector(UnsafePointer(factor + j)), out + j)
+                                j += width
+                            }
+                            while j < columns { out[j] = normalized * factor[j]; j += 1 }
+                        }
                     }
                 }
             }
