@@ -241,13 +241,15 @@ func reduceKernel<T: FloatingElement>(
 /// elements, each reduced by `chunk` (in parallel), the partial results combined in chunk order.
 /// A fused pass that reduces values it computes (Keras 3's Adafactor: `sum(x²)` without `x²`) gets the
 /// tensor reduction's numbers by calling this with a `chunk` that follows ``sumInTensorOrder(_:_:)``.
+/// `R` may bundle several sums of the same elements (a tuple, combined member by member): each member
+/// then has the order of its own tensor reduction.
 @_spi(DescentInternals)
-public func reduceInChunks<T: FloatingElement>(
-    _ count: Int, identity: T, combine: (T, T) -> T, _ chunk: (Range<Int>) -> T
-) -> T {
+public func reduceInChunks<R>(
+    _ count: Int, identity: R, combine: (R, R) -> R, _ chunk: (Range<Int>) -> R
+) -> R {
     let chunks = Swift.max(1, Swift.min(ThreadPool.threadCount, count / (1 << 15)))
     if chunks == 1 { return chunk(0..<count) }
-    var partial = [T](repeating: identity, count: chunks)
+    var partial = [R](repeating: identity, count: chunks)
     let size = (count + chunks - 1) / chunks
     partial.withUnsafeMutableBufferPointer { buf in
         // Internal invariant: `partial` has `chunks` >= 2 elements, so its buffer has an address.
@@ -279,4 +281,33 @@ public func sumInTensorOrder<T: FloatingElement>(
     for lane in 0..<width { s = s + acc[lane] }
     while i < range.upperBound { s = s + scalar(i); i += 1 }
     return s
+}
+
+/// Two sums over `range` in one pass, each in ``sumInTensorOrder(_:vector:scalar:)``'s order:
+/// `vector(i)` gives both values' lanes `i..<i+width`, `scalar(i)` both values at `i`.
+@_spi(DescentInternals) @inlinable @inline(__always)
+public func sumPairInTensorOrder<T: FloatingElement>(
+    _ range: Range<Int>, vector: (Int) -> (T.Vector, T.Vector), scalar: (Int) -> (T, T)
+) -> (T, T) {
+    let width = T.Vector.scalarCount
+    var acc0 = T.Vector(repeating: 0), acc1 = T.Vector(repeating: 0)
+    var i = range.lowerBound
+    while i + width <= range.upperBound {
+        let (a, b) = vector(i)
+        acc0 = acc0 + a
+        acc1 = acc1 + b
+        i += width
+    }
+    var s0: T = 0, s1: T = 0
+    for lane in 0..<width {
+        s0 = s0 + acc0[lane]
+        s1 = s1 + acc1[lane]
+    }
+    while i < range.upperBound {
+        let (a, b) = scalar(i)
+        s0 = s0 + a
+        s1 = s1 + b
+        i += 1
+    }
+    return (s0, s1)
 }

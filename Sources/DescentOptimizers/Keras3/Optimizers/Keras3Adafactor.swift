@@ -102,6 +102,7 @@ extension Keras3 {
             rowAccumulators = []
             columnAccumulators = []
             velocities = []
+            updateScratch = [:]
         }
 
         open override func prepare(_ c: inout Coefficients) throws {
@@ -126,6 +127,9 @@ extension Keras3 {
         private static func maximum(_ a: TypedScalar, _ b: TypedScalar) -> TypedScalar {
             a.value.isNaN || b.value.isNaN ? TypedScalar(.nan, a.dtype) : (a.value < b.value ? b : a)
         }
+
+        /// The dense step's buffer for `u` (the largest variable's size, per dtype; never shared).
+        private var updateScratch: [DType: Tensor] = [:]
 
         /// Whether dense gradients take ``denseStep(_:_:_:_:)`` (in-place passes for the element-wise parts,
         /// the same numbers) instead of the operation-by-operation reference path. Tests turn it off to
@@ -183,12 +187,14 @@ extension Keras3 {
             }
         }
 
-        /// The dense step in a few passes over memory, without whole-tensor temporaries: `sum(var²)` and
-        /// `sum(u²)` are summed as the values are computed (in ``DescentTensor/Tensor/sum(axes:keepDims:)``'s
-        /// order, by `reduceInChunks` and `sumInTensorOrder`), `v` is updated in place (rank < 2: in the
-        /// same pass as `sum(u²)`), and `u` is recomputed in the variable's pass instead of stored; the
-        /// factored accumulators use the same axis means as ``referenceStep(_:_:_:)``. The same operations on
-        /// the same values: the same numbers as the reference path.
+        /// The dense step in three passes over memory, without whole-tensor temporaries (rank ≥ 2 adds the
+        /// axis sums of `g² + ε₁`, see ``factors(_:_:_:_:_:epsilon1:)``):
+        /// 1. `v` (updated in place, or made from the factors) and the two sums `sum(var²)` and `sum(u²)`,
+        ///    `u = g / sqrt(v)`, each in ``DescentTensor/Tensor/sum(axes:keepDims:)``'s order (by
+        ///    `reduceInChunks` and `sumPairInTensorOrder`);
+        /// 2. the scalars `α` and the clip scale, by the reference path's tensor operations;
+        /// 3. `var ← var − (u / scale)·α`, `u` kept from pass 1 in a buffer the optimizer reuses.
+        /// The same operations on the same values as ``referenceStep(_:_:_:)``: the same numbers.
         private func denseStep<T: FloatingElement>(_: T.Type, _ g: Tensor, _ variable: Variable, _ c: Coefficients) throws {
             let i = try index(of: variable)
             let dtype = variable.dtype
@@ -197,77 +203,107 @@ extension Keras3 {
             let count = variable.shape.reduce(1, *)
             let v = velocities[i]
             let shape = variable.shape
+            let width = T.Vector.scalarCount
             /// `sqrt(mean)` of a sum of `count` squares, by the reference path's tensor operations.
             func rootMean(_ sum: T) throws -> TypedScalar {
                 let total = try Tensor(repeating: Double(sum), shape: [], dtype: dtype)
                 return TypedScalar(try (total / Double(count)).untracked.sqrt().item(), dtype)
             }
+            // Rank ≥ 2: the factors of v (per flat row, and per column of each outer block).
+            let factored = shape.count >= 2 ? try factors(T.self, g, i, beta2t, oneMinus, epsilon1: epsilon1) : nil
+            let columns = shape.count >= 2 ? shape[shape.count - 1] : 1
+            let rowsPerBlock = shape.count >= 2 ? shape[shape.count - 2] : 1
             let gp = g.unsafeStorage.base.assumingMemoryBound(to: T.self)
-            try withExtendedLifetime(g) {
+            if (updateScratch[dtype]?.scalarCount ?? -1) < count {
+                updateScratch[dtype] = try Tensor.zeros(shape: [count], dtype: dtype)
+            }
+            let scratch = updateScratch[dtype]!  // made above
+            let up = scratch.unsafeStorage.base.assumingMemoryBound(to: T.self)
+            try withExtendedLifetime((g, factored, scratch)) {
                 try variable.withUniqueStorage { ws in
                     let wp = ws.base.assumingMemoryBound(to: T.self)
-                    // rms(var), before the update.
-                    let sumOfSquares: T = reduceInChunks(count, identity: 0, combine: +) { range in
-                        sumInTensorOrder(range, vector: { k in
-                            let x = loadVector(UnsafePointer(wp + k))
-                            return x * x
-                        }, scalar: { k in wp[k] * wp[k] })
-                    }
-                    let alpha = (Self.maximum(try c["epsilon_2"], try rootMean(sumOfSquares)) * (try c["rho"])).value(as: T.self)
-                    let sumOfUpdateSquares: T
-                    if shape.count >= 2 {
-                        try updateFactoredVelocity(T.self, g, i, beta2t, oneMinus, epsilon1: epsilon1)
-                        sumOfUpdateSquares = v.withUniqueStorage { vs in
-                            let vp = vs.base.assumingMemoryBound(to: T.self)
-                            return reduceInChunks(count, identity: 0, combine: +) { range in
-                                sumInTensorOrder(range, vector: { k in
-                                    let u = loadVector(gp + k) / T.vectorSquareRoot(loadVector(UnsafePointer(vp + k)))
-                                    return u * u
-                                }, scalar: { k in
-                                    let u = gp[k] / T.scalarSquareRoot(vp[k])
-                                    return u * u
-                                })
-                            }
-                        }
-                    } else {
-                        // v ← β₂ₜ·v + (1 − β₂ₜ)·(g² + ε₁), and sum(u²) with u = g / sqrt(v), in one pass.
-                        sumOfUpdateSquares = v.withUniqueStorage { vs in
-                            let vp = vs.base.assumingMemoryBound(to: T.self)
-                            let vb = T.Vector(repeating: beta2t), vo = T.Vector(repeating: oneMinus)
-                            let ve = T.Vector(repeating: epsilon1)
-                            return reduceInChunks(count, identity: 0, combine: +) { range in
-                                sumInTensorOrder(range, vector: { k in
-                                    let gk = loadVector(gp + k)
-                                    let vk = vb * loadVector(UnsafePointer(vp + k)) + vo * (gk * gk + ve)
-                                    storeVector(vk, vp + k)
-                                    let u = gk / T.vectorSquareRoot(vk)
-                                    return u * u
-                                }, scalar: { k in
-                                    let gk = gp[k]
-                                    let vk = beta2t * vp[k] + oneMinus * (gk * gk + epsilon1)
-                                    vp[k] = vk
-                                    let u = gk / T.scalarSquareRoot(vk)
-                                    return u * u
-                                })
-                            }
-                        }
-                    }
-                    let scale = Self.maximum(TypedScalar(1, dtype), try rootMean(sumOfUpdateSquares) / (try c["clip_threshold"])).value(as: T.self)
-                    // var ← var − (u / scale)·α, u recomputed from g and the new v.
-                    v.withUniqueStorage { vs in
+                    try v.withUniqueStorage { vs in
                         let vp = vs.base.assumingMemoryBound(to: T.self)
-                        let vs = T.Vector(repeating: scale), va = T.Vector(repeating: alpha)
+                        // Pass 1. How v's elements are had: updated in place (rank < 2), made from the
+                        // factors (each vector in one row), or read (made by a loop before).
+                        var source = VelocitySource.decay
+                        var np = UnsafePointer<T>(gp), cp = UnsafePointer<T>(gp)
+                        let block = rowsPerBlock * columns
+                        if let factored {
+                            np = UnsafePointer(factored.rows.unsafeStorage.base.assumingMemoryBound(to: T.self))
+                            cp = UnsafePointer(factored.columns.unsafeStorage.base.assumingMemoryBound(to: T.self))
+                            source = columns % width == 0 ? .factors : .stored
+                            if source == .stored {
+                                let rowFactors = np, columnFactors = cp
+                                ThreadPool.parallelFor(count) { range in
+                                    for k in range { vp[k] = rowFactors[k / columns] * columnFactors[(k / block) * columns + k % columns] }
+                                }
+                            }
+                        }
+                        let vb = T.Vector(repeating: beta2t), vo = T.Vector(repeating: oneMinus)
+                        let ve = T.Vector(repeating: epsilon1)
+                        let (sumOfSquares, sumOfUpdateSquares) = reduceInChunks(
+                            count, identity: (T(0), T(0)), combine: { ($0.0 + $1.0, $0.1 + $1.1) }
+                        ) { range in
+                            // The row of the vectors (.factors): found by division once per row.
+                            var rowEnd = -1, rowStart = 0, columnBase = 0
+                            var rowFactor = T.Vector(repeating: 0)
+                            return sumPairInTensorOrder(range, vector: { k in
+                                let gk = loadVector(gp + k)
+                                let vk: T.Vector
+                                switch source {
+                                case .decay:
+                                    vk = vb * loadVector(UnsafePointer(vp + k)) + vo * (gk * gk + ve)
+                                    storeVector(vk, vp + k)
+                                case .factors:
+                                    if k >= rowEnd || k < rowStart {
+                                        let flatRow = k / columns
+                                        rowStart = flatRow * columns
+                                        rowEnd = rowStart + columns
+                                        columnBase = (k / block) * columns
+                                        rowFactor = T.Vector(repeating: np[flatRow])
+                                    }
+                                    vk = rowFactor * loadVector(cp + columnBase + (k - rowStart))
+                                    storeVector(vk, vp + k)
+                                case .stored:
+                                    vk = loadVector(UnsafePointer(vp + k))
+                                }
+                                let wk = loadVector(UnsafePointer(wp + k))
+                                let u = gk / T.vectorSquareRoot(vk)
+                                storeVector(u, up + k)
+                                return (wk * wk, u * u)
+                            }, scalar: { k in
+                                let gk = gp[k]
+                                let vk: T
+                                switch source {
+                                case .decay:
+                                    vk = beta2t * vp[k] + oneMinus * (gk * gk + epsilon1)
+                                    vp[k] = vk
+                                case .factors:
+                                    vk = np[k / columns] * cp[(k / block) * columns + k % columns]
+                                    vp[k] = vk
+                                case .stored:
+                                    vk = vp[k]
+                                }
+                                let u = gk / T.scalarSquareRoot(vk)
+                                up[k] = u
+                                return (wp[k] * wp[k], u * u)
+                            })
+                        }
+                        // Pass 2: the step's scalars.
+                        let alpha = (Self.maximum(try c["epsilon_2"], try rootMean(sumOfSquares)) * (try c["rho"])).value(as: T.self)
+                        let scale = Self.maximum(TypedScalar(1, dtype), try rootMean(sumOfUpdateSquares) / (try c["clip_threshold"])).value(as: T.self)
+                        // Pass 3: var ← var − (u / scale)·α.
+                        let vscale = T.Vector(repeating: scale), valpha = T.Vector(repeating: alpha)
                         ThreadPool.parallelFor(count) { range in
-                            let width = T.Vector.scalarCount
                             var k = range.lowerBound
                             while k + width <= range.upperBound {
-                                let u = loadVector(gp + k) / T.vectorSquareRoot(loadVector(UnsafePointer(vp + k)))
-                                storeVector(loadVector(UnsafePointer(wp + k)) - (u / vs) * va, wp + k)
+                                let u = loadVector(UnsafePointer(up + k))
+                                storeVector(loadVector(UnsafePointer(wp + k)) - (u / vscale) * valpha, wp + k)
                                 k += width
                             }
                             while k < range.upperBound {
-                                let u = gp[k] / T.scalarSquareRoot(vp[k])
-                                wp[k] = wp[k] - (u / scale) * alpha
+                                wp[k] = wp[k] - (up[k] / scale) * alpha
                                 k += 1
                             }
                         }
@@ -276,12 +312,17 @@ extension Keras3 {
             }
         }
 
-        /// Rank ≥ 2: the row and column accumulators (`r`, `c`) from the axis means of `g² + ε₁`, then
-        /// `v ← expand(r / mean(r, −1), −1) · expand(c, −2)` in place. The squares are computed where they
-        /// are summed, in the order of ``DescentTensor/Tensor/mean(axes:keepDims:)`` (a row: its lanes from
-        /// the row's start; a column: row 0, then each next row added), so without the `g²` tensor.
-        private func updateFactoredVelocity<T: FloatingElement>(_: T.Type, _ g: Tensor, _ i: Int, _ beta2t: T,
-                                                                _ oneMinus: T, epsilon1: T) throws {
+        /// Where the dense step's first pass gets v's elements.
+        private enum VelocitySource { case decay, factors, stored }
+
+        /// Rank ≥ 2: updates the row and column accumulators (`r`, `c`) from the axis means of `g² + ε₁`
+        /// and returns v's factors, `r / mean(r, −1)` per flat row and `c` (so that `v[o, i, j] =
+        /// rows[o·R + i] · columns[o·C + j]`, Keras' `expand(r / mean(r), −1) · expand(c, −2)`). The squares
+        /// are computed where they are summed, in the order of ``DescentTensor/Tensor/mean(axes:keepDims:)``
+        /// (a row: its lanes from the row's start; a column: row 0, then each next row added), so without
+        /// the `g²` tensor.
+        private func factors<T: FloatingElement>(_: T.Type, _ g: Tensor, _ i: Int, _ beta2t: T, _ oneMinus: T,
+                                                 epsilon1: T) throws -> (rows: Tensor, columns: Tensor) {
             let shape = g.shape, count = g.scalarCount
             let columns = shape[shape.count - 1], rows = shape[shape.count - 2]
             let outer = count / Swift.max(1, rows * columns)
@@ -339,30 +380,9 @@ extension Keras3 {
             Self.decay(r, rowMean, beta2t, oneMinus)
             Self.decay(col, columnMean, beta2t, oneMinus)
             let rv = r.untrackedValue, cv = col.untrackedValue
-            let rowMeanOfR = try rv.mean(axes: [-1], keepDims: true).untracked
-            velocities[i].withUniqueStorage { vs in
-                let vp = vs.base.assumingMemoryBound(to: T.self)
-                let rp = rv.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                let cp = cv.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                let mp = rowMeanOfR.unsafeStorage.base.assumingMemoryBound(to: T.self)
-                withExtendedLifetime((rv, cv, rowMeanOfR)) {
-                    // Element-wise, so any split over the threads gives the same numbers.
-                    ThreadPool.parallelFor(outer * rows, grain: Swift.max(1, (1 << 15) / Swift.max(columns, 1)), alignment: 1) { range in
-                        for flatRow in range {
-                            let o = flatRow / rows
-                            let normalized = rp[flatRow] / mp[o]
-                            let vn = T.Vector(repeating: normalized)
-                            let out = vp + flatRow * columns, factor = cp + o * columns
-                            var j = 0
-                            while j + width <= columns {
-                                storeVector(vn * loadVector(UnsafePointer(factor + j)), out + j)
-                                j += width
-                            }
-                            while j < columns { out[j] = normalized * factor[j]; j += 1 }
-                        }
-                    }
-                }
-            }
+            // r / mean(r, −1, keepdims), as the reference path's tensor division (broadcast over the rows).
+            let normalized = try (rv / (try rv.mean(axes: [-1], keepDims: true)).untracked).untracked
+            return (rows: normalized, columns: cv)
         }
 
         /// `a ← β·a + (1 − β)·m` in place (Keras: `add(multiply(β, a), multiply(1 − β, m))`).
