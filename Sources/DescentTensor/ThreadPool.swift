@@ -25,8 +25,12 @@ import Glibc
 public enum ThreadPool {
     private static let configured = Atomic<Int>(0)
 
+    /// A thread count for the current task only (``withThreadCount(_:_:)``).
+    @TaskLocal static var scopedThreadCount: Int?
+
     /// The number of chunks a large kernel is split into.
     public static var threadCount: Int {
+        if let scoped = scopedThreadCount { return scoped }
         let n = configured.load(ordering: .relaxed)
         if n > 0 { return n }
         return initialize()
@@ -37,6 +41,13 @@ public enum ThreadPool {
         let n = max(1, count)
         configured.store(n, ordering: .relaxed)
         openblas_set_num_threads(Int32(n))
+    }
+
+    /// Runs `body` with Descent's kernels split into `count` chunks (at least 1) in the current task only,
+    /// leaving the process-wide ``threadCount`` (and OpenBLAS's) to the other tasks: what a test comparing
+    /// thread counts uses while other tests run beside it.
+    public static func withThreadCount<R>(_ count: Int, _ body: () throws -> R) rethrows -> R {
+        try $scopedThreadCount.withValue(max(1, count), operation: body)
     }
 
     private static func initialize() -> Int {

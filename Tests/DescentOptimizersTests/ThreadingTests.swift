@@ -6,9 +6,10 @@ import Testing
 /// The multi-tensor apply splits elements across threads; results must not depend on the thread count.
 @Suite(.serialized) struct ThreadingTests {
     func run(threads: Int) throws -> [Tensor] {
-        let original = ThreadPool.threadCount
-        ThreadPool.setThreadCount(threads)
-        defer { ThreadPool.setThreadCount(original) }
+        try ThreadPool.withThreadCount(threads) { try runHere() }
+    }
+
+    func runHere() throws -> [Tensor] {
         var generator = SeededGenerator(seed: 21)
         // Uneven sizes so shares cross tensor boundaries.
         let shapes = [[70_001], [3], [257, 129], [1], [40_000]]
@@ -30,10 +31,12 @@ import Testing
     }
 
     @Test func threadCountIsAtLeastOne() {
-        let original = ThreadPool.threadCount
-        defer { ThreadPool.setThreadCount(original) }
-        ThreadPool.setThreadCount(0)
-        #expect(ThreadPool.threadCount == 1)
+        // Scoped to this task: the other suites running beside this one keep their thread count.
+        ThreadPool.withThreadCount(0) { #expect(ThreadPool.threadCount == 1) }
+        ThreadPool.withThreadCount(3) {
+            #expect(ThreadPool.threadCount == 3)
+            ThreadPool.withThreadCount(-2) { #expect(ThreadPool.threadCount == 1) }
+        }
     }
 
     /// The fused path caches each variable's slots by position in the last list; a list in another order,

@@ -10,10 +10,7 @@ import Testing
     }
 
     @Test func kernelsKeepDenormalsOutsideAndFlushThemInside() throws {
-        let original = ThreadPool.threadCount
-        defer { ThreadPool.setThreadCount(original) }
-        for threads in [1, 2] {
-            ThreadPool.setThreadCount(threads)
+        for threads in [1, 2] { try ThreadPool.withThreadCount(threads) {
             let x = try denormals()
             let outside = try (x * 1.0).scalars(as: Float.self)
             #expect(outside.filter { $0 == 1e-39 }.count == x.scalarCount - (x.scalarCount + 6) / 7)
@@ -23,6 +20,6 @@ import Testing
             #expect(inside.filter { $0 == 0.5 }.count == (x.scalarCount + 6) / 7)
             // The mode is restored after the scope.
             #expect(try (x * 1.0).scalars(as: Float.self) == outside)
-        }
+        } }
     }
 }
