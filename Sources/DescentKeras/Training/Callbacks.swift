@@ -69,26 +69,52 @@ public enum MonitorMode: String, Sendable {
     }
 }
 
-/// Stops training when a monitored metric stops improving (Keras' `EarlyStopping`).
+/// Stops training when a monitored metric stops improving (Keras' `EarlyStopping`, as tf_keras 2.21 runs
+/// it).
+///
+/// After each epoch from `startFromEpoch` on: `wait += 1`; an improvement on the best value (by more than
+/// `minDelta`; `mode` `.auto` maximizes a monitor ending in `acc`, `accuracy` or `auc`) records it and, when it
+/// also beats `baseline` (if given), resets `wait` to 0; otherwise training stops once `wait >= patience`
+/// (never after the first epoch). With `restoreBestWeights`, the weights of the best epoch (or of the first
+/// one, if none improved) are put back when training ends, whether it stopped early or not.
 public final class EarlyStopping: Callback {
     public let monitor: String
     public let minDelta: Double
     public let patience: Int
     public let mode: MonitorMode
+    /// A value the monitor must beat for `wait` to restart (Keras' `baseline`).
+    public let baseline: Double?
     public let restoreBestWeights: Bool
+    /// Epochs before which nothing is watched (Keras' `start_from_epoch`).
+    public let startFromEpoch: Int
     /// The epoch training stopped at, if it stopped early.
     public private(set) var stoppedEpoch: Int?
+    /// The epoch of the best value (Keras' `best_epoch`).
+    public private(set) var bestEpoch = 0
     private var best: Double?
     private var wait = 0
     private var bestWeights: [Tensor]?
 
     public init(monitor: String = "val_loss", minDelta: Double = 0, patience: Int = 0, mode: MonitorMode = .auto,
-                restoreBestWeights: Bool = false) {
+                baseline: Double? = nil, restoreBestWeights: Bool = false, startFromEpoch: Int = 0) {
         self.monitor = monitor
         self.minDelta = abs(minDelta)
         self.patience = patience
         self.mode = mode
+        self.baseline = baseline
         self.restoreBestWeights = restoreBestWeights
+        self.startFromEpoch = startFromEpoch
+    }
+
+    /// Whether the monitor is maximized (tf_keras' EarlyStopping rule for `.auto`).
+    private var maximizes: Bool {
+        mode == .max || (mode == .auto && (monitor.hasSuffix("acc") || monitor.hasSuffix("accuracy") || monitor.hasSuffix("auc")))
+    }
+
+    /// Keras' `_is_improvement`: `current − minDelta > reference` (maximizing) or `current + minDelta <
+    /// reference`.
+    private func isImprovement(_ current: Double, over reference: Double) -> Bool {
+        maximizes ? current - minDelta > reference : current + minDelta < reference
     }
 
     public func onTrainBegin(model: Sequential) throws {
@@ -96,11 +122,12 @@ public final class EarlyStopping: Callback {
         wait = 0
         stoppedEpoch = nil
         bestWeights = nil
+        bestEpoch = 0
     }
 
     /// The best value so far (for ``BackupAndRestore``).
     var bestValue: Double? { best }
-    /// Epochs without improvement so far.
+    /// Epochs counted by `wait` so far.
     var waitCount: Int { wait }
     /// The weights of the best epoch, with `restoreBestWeights`.
     var bestWeightValues: [Tensor]? { bestWeights }
@@ -117,18 +144,29 @@ public final class EarlyStopping: Callback {
             throw TrainingError.invalidArgument(
                 "EarlyStopping monitors '\(monitor)', which is not among the metrics: \(logs.keys.sorted().joined(separator: ", "))")
         }
-        if best == nil || mode.improves(current, over: best!, minDelta: minDelta, monitor: monitor) {
-            best = current
-            wait = 0
-            if restoreBestWeights { bestWeights = model.getWeights() }
-            return
+        if epoch < startFromEpoch { return }
+        if restoreBestWeights && bestWeights == nil {
+            // Keras: the first epoch's weights, if no epoch ever improves.
+            bestWeights = model.getWeights()
+            bestEpoch = epoch
         }
         wait += 1
-        if wait > patience {
+        // Keras starts from +inf (minimizing) or -inf (maximizing).
+        if isImprovement(current, over: best ?? (maximizes ? -.infinity : .infinity)) {
+            best = current
+            bestEpoch = epoch
+            if restoreBestWeights { bestWeights = model.getWeights() }
+            if baseline.map({ isImprovement(current, over: $0) }) ?? true { wait = 0 }
+            return
+        }
+        if wait >= patience && epoch > 0 {
             stoppedEpoch = epoch
             model.stopTraining = true
-            if restoreBestWeights, let bestWeights { try model.setWeights(bestWeights) }
         }
+    }
+
+    public func onTrainEnd(model: Sequential) throws {
+        if restoreBestWeights, let bestWeights { try model.setWeights(bestWeights) }
     }
 }
 
