@@ -45,3 +45,29 @@ import Testing
         }
     }
 }
+
+/// The one-hot-labels-to-a-sparse-loss mix-up is named as such (issue 13).
+@Suite struct SparseLabelShapeTests {
+    @Test func oneHotLabelsToTheSparseLossSayWhatToUse() throws {
+        let logits = try Tensor.randomNormal(shape: [32, 10], seed: 3)
+        let oneHot = try Tensor.zeros(shape: [32, 10])
+        do {
+            _ = try SparseCategoricalCrossentropy(fromLogits: true).call(oneHot, logits)
+            Issue.record("one-hot labels were accepted")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains("sparse labels need shape [32], got one-hot [32, 10]"), "\(text)")
+            #expect(text.contains("CategoricalCrossentropy"), "\(text)")
+        }
+        // Through fit, the tutorial's path.
+        let model = try Sequential([Dense(10)])
+        model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+        let x = try Tensor.randomNormal(shape: [32, 4], seed: 5)
+        #expect { try model.fit(x, oneHot, batchSize: 32, epochs: 1, verbose: .silent) } throws: { error in
+            "\(error)".contains("got one-hot [32, 10]")
+        }
+        // Sparse labels still work, as do [batch, 1] labels.
+        _ = try SparseCategoricalCrossentropy(fromLogits: true).call(try Tensor.zeros(shape: [32]), logits)
+        _ = try SparseCategoricalCrossentropy(fromLogits: true).call(try Tensor.zeros(shape: [32, 1]), logits)
+    }
+}

@@ -137,6 +137,13 @@ public enum Losses {
         guard let classes = yPred.shape.last else {
             throw TensorError.invalidShape(operation: op, shape: yPred.shape, reason: "y_pred needs a class axis")
         }
+        if classes > 1, yPred.rank >= 2, yTrue.shape == yPred.shape {
+            // The common mix-up: one-hot labels given to the sparse loss.
+            throw TensorError.incompatibleShapes(
+                operation: op, lhs: yTrue.shape, rhs: yPred.shape,
+                reason: "sparse labels need shape \(Array(yPred.shape.dropLast())), got one-hot \(yTrue.shape); "
+                    + "use CategoricalCrossentropy for one-hot labels")
+        }
         var labels = yTrue.cast(to: .int64)
         var logits = fromLogits
             ? yPred
