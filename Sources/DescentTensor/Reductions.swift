@@ -186,8 +186,10 @@ func reduceKernel<T: FloatingElement>(
     }
     @inline(__always) func combine(_ a: T, _ b: T) -> T { op == .sum ? a + b : (a < b ? b : a) }
 
-    /// Reduces the contiguous run `p[0..<n]`.
+    /// Reduces the contiguous run `p[0..<n]`. A sum is `sumInTensorOrder`'s, the one definition of the
+    /// order that fused passes elsewhere reproduce.
     @inline(__always) func reduceRow(_ p: UnsafePointer<T>, _ n: Int) -> T {
+        if op == .sum { return sumInTensorOrder(0..<n, vector: { loadVector(p + $0) }, scalar: { p[$0] }) }
         var acc = T.Vector(repeating: identity)
         var i = 0
         while i + width <= n {

@@ -50,8 +50,9 @@ extension Keras3.Optimizer {
     }
 
     /// Keras 3's `_apply_weight_decay`: `var ← var − (var·wd)·lr` for every variable with a rate
-    /// (``Keras3/Optimizer/weightDecayRate(for:)``: `weight_decay` unless excluded), as whole-tensor
-    /// operations, except for the variables whose fused kernel decays them (``UpdatePlan/foldsWeightDecay``).
+    /// (``Keras3/Optimizer/weightDecayRate(for:)``: `weight_decay` unless excluded), in place over each
+    /// whole variable (`weightDecayKernel`, the fused kernels' decay), except for the variables whose fused
+    /// kernel decays them (``UpdatePlan/foldsWeightDecay``).
     func applyWeightDecay(_ grads: [Gradient], _ variables: [Variable], _ coefficients: [DType: Coefficients],
                           _ plan: UpdatePlan) throws {
         guard appliesWeightDecay else { return }
@@ -59,9 +60,17 @@ extension Keras3.Optimizer {
             if plan.foldsWeightDecay && plan.usesKernel(g, v) { continue }
             guard let wd = weightDecayRate(for: v) else { continue }
             let c = coefficients[v.dtype]!  // prepared for every dtype present
-            let lr = try c["lr"], decay = TypedScalar.castFromFloat32(wd, v.dtype)
-            let value = v.untrackedValue
-            try v.assign((value - ((value * decay.value).untracked * lr.value).untracked).untracked)
+            let lr = try c["lr"].value, decay = TypedScalar.castFromFloat32(wd, v.dtype).value
+            v.withUniqueStorage { storage in
+                func run<T: FloatingElement>(_: T.Type) {
+                    let w = storage.base.assumingMemoryBound(to: T.self)
+                    ThreadPool.parallelFor(v.scalarCount) { range in
+                        weightDecayKernel(w, range, decay: T(decay), learningRate: T(lr))
+                    }
+                }
+                // Built variables are floating-point (`build` refuses the others).
+                if v.dtype == .float32 { run(Float.self) } else { run(Double.self) }
+            }
         }
     }
 
