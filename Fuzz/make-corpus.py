@@ -72,13 +72,19 @@ def optimizer_config_seeds():
             continue
         with open(path) as f:
             write(t, name, json.load(f)["python_json"])
+    # Keras 3's family ("module": "keras.optimizers"), one config per class with its options set.
+    for path in sorted(glob.glob(os.path.join(FIXTURES, "keras3_configs", "*_custom.json"))):
+        with open(path) as f:
+            fixture = json.load(f)
+        if fixture.get("kind") == "optimizer":
+            write(t, "keras3-" + os.path.basename(path), compact(fixture["serialized"]))
     # Schedules and bare names: the other forms deserialize(json:) accepts.
     for path in sorted(glob.glob(os.path.join(FIXTURES, "configs", "schedule_*.json")))[:4]:
         with open(path) as f:
             schedule = json.load(f)["object"]
         write(t, "sgd-with-" + os.path.basename(path),
               compact({"class_name": "SGD", "config": {"learning_rate": schedule, "momentum": 0.5}}))
-    for name in ["adam", "SGD", "rmsprop", "Ftrl", "nadam", "adamax", "adagrad", "adadelta"]:
+    for name in ["adam", "SGD", "rmsprop", "Ftrl", "nadam", "adamax", "adagrad", "adadelta", "adamw", "lion"]:
         write(t, "bare-" + name, name)
     write(t, "quoted-name", '"adam"')
     write(t, "legacy-lr", '{"class_name": "Adam", "config": {"lr": 0.5, "clipvalue": 1}}')
@@ -160,7 +166,10 @@ def digits_seeds():
 
 
 if __name__ == "__main__":
-    shutil.rmtree(CORPUS, ignore_errors=True)
+    # Only the targets made here: the Keras file targets' seeds (FuzzKerasArchive, FuzzKerasH5) are
+    # committed files this script does not make.
+    for made in ["FuzzJSON", "FuzzOptimizerConfig", "FuzzReplay", "FuzzWeightsFile", "FuzzDigitsFile"]:
+        shutil.rmtree(os.path.join(CORPUS, made), ignore_errors=True)
     json_seeds()
     optimizer_config_seeds()
     replay_seeds()

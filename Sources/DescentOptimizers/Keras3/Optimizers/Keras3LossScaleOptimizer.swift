@@ -85,6 +85,8 @@ extension Keras3 {
 
         open override func finalizeVariableValues() throws { try innerOptimizer.finalizeVariableValues() }
 
+        /// Returns the inner optimizer's ``iterationCount`` (this optimizer's own `iteration` stays 0, as in
+        /// Keras), the count that a finite step advances.
         override func applyKeras3(_ gradsAndVars: [(Gradient?, Variable)], aggregate: Bool) throws -> Int64 {
             // Check every pair before the build, so a bad call changes nothing.
             for (g, v) in gradsAndVars {
@@ -106,7 +108,7 @@ extension Keras3 {
             guard finite else {
                 try stepCounter.assign(Tensor(Int64(0)))
                 try dynamicScale.assign(Tensor(scale * 0.5))
-                return kerasIterations
+                return innerOptimizer.iterationCount
             }
             let unscaled: [(Gradient?, Variable)] = try gradsAndVars.map { g, v in
                 guard let g else { return (nil, v) }
@@ -126,7 +128,7 @@ extension Keras3 {
             } else {
                 try stepCounter.assign(Tensor(count + 1))
             }
-            return kerasIterations
+            return innerOptimizer.iterationCount
         }
 
         open override var config: JSONObject {

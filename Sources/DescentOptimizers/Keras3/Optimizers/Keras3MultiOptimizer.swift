@@ -154,7 +154,7 @@ extension Keras3 {
         }
 
         override func applyKeras3(_ gradsAndVars: [(Gradient?, Variable)], aggregate: Bool) throws -> Int64 {
-            if gradsAndVars.isEmpty { return kerasIterations }
+            if gradsAndVars.isEmpty { return iterationCount }
             for (g, v) in gradsAndVars {
                 guard let g else { continue }
                 try checkGradient(g, for: v)
@@ -183,7 +183,7 @@ extension Keras3 {
                 throw error
             }
             try iterations.assignAdd(Tensor(Int64(1)))
-            return kerasIterations
+            return iterationCount
         }
 
         open override var config: JSONObject {
