@@ -79,7 +79,7 @@ struct CheckpointBench: ParsableCommand {
 
     func run() throws {
         GlobalRandom.setSeed(1)
-        let model = Sequential(try (0..<layers).map { _ in try Dense(width) })
+        let model = try Sequential(try (0..<layers).map { _ in try Dense(width) })
         try model.build(inputShape: [1, width])
         let adam = try Adam()
         model.compile(optimizer: adam, loss: MeanSquaredError())

@@ -87,7 +87,7 @@ struct TrainBench: ParsableCommand {
             let data = try strategy.distribute(w.x, w.y, globalBatchSize: w.batch)
             let count = w.x.shape[0] / w.batch
             let batches = try (0..<count).map { b in try data.batch(b) }
-            func step(_ s: Int) throws { _ = try strategy.run { try model.trainStep(batches[s % count].x, batches[s % count].y) } }
+            func step(_ s: Int) throws { _ = try strategy.run { try model.trainStep(Batch(x: batches[s % count].x, y: batches[s % count].y)) } }
             for i in 0..<min(10, count) { try step(i) }  // warm up
             let steps = self.steps ?? w.defaultSteps
             var best = Double.infinity

@@ -75,7 +75,7 @@ struct DistributedCheckCommand: ParsableCommand {
             let layers: [Layer] = sparse
                 ? [try Embedding(inputDim: 50, outputDim: 8), Flatten(), try Dense(5)]
                 : [try Dense(hidden, activation: .relu), try Dense(5)]
-            let model = Sequential(layers)
+            let model = try Sequential(layers)
             try model.build(inputShape: sparse ? [1, 3] : [1, 6])
             // Deserialized inside the scope, as a restored optimizer is: it sums across replicas all the same.
             var config = #"{"class_name": "Adam", "config": {"learning_rate": 0.01"#

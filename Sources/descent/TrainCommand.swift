@@ -63,7 +63,7 @@ struct ModelOptions: ParsableArguments {
                 let dense = try Dense(size, activation: .relu)
                 return dropout > 0 ? [dense, try Dropout(dropout)] : [dense]
             }
-            let model = Sequential(hidden + [try Dense(ModelOptions.classes)])
+            let model = try Sequential(hidden + [try Dense(ModelOptions.classes)])
             try model.build(inputShape: [1, ModelOptions.inputSize])
             return model
         } catch {
@@ -119,8 +119,8 @@ func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions,
     if let terminated = stopper.terminated {
         return TrainingRun(history: history, seconds: seconds, testLoss: .nan, testAccuracy: .nan, terminated: terminated)
     }
-    let scores = try model.evaluate(data.test.x, data.test.y, batchSize: options.batchSize)
-    return TrainingRun(history: history, seconds: seconds, testLoss: scores[0].1, testAccuracy: scores[1].1)
+    let scores = try model.evaluate(data.test.x, data.test.y, batchSize: options.batchSize, verbose: .silent)
+    return TrainingRun(history: history, seconds: seconds, testLoss: scores["loss"] ?? .nan, testAccuracy: scores["accuracy"] ?? .nan)
 }
 
 /// `error: the loss became NaN at epoch 1 (of 20), batch 3 (of 45) (learning rate 1e+30)`, 1-based as

@@ -27,7 +27,7 @@ struct WriteTestWeightsCommand: ParsableCommand {
     }
 
     func run() throws {
-        let model = Sequential([try Dense(units)])
+        let model = try Sequential([try Dense(units)])
         try model.build(inputShape: [1, 999])
         try model.setWeights(try model.weights.map { try Tensor(repeating: value, shape: $0.shape) })
         FileHandle.standardOutput.write(Data("saving\n".utf8))

@@ -24,7 +24,7 @@ import Testing
     /// The same model and optimizer every time: Dense with an L2 penalty, Dropout, Dense, every generator
     /// seeded here (other suites use GlobalRandom in parallel).
     static func makeModel() throws -> Sequential {
-        let model = Sequential([try Dense(12, activation: .relu, kernelInitializer: .glorotUniform(seed: 1), kernelRegularizer: .l2(0.01)),
+        let model = try Sequential([try Dense(12, activation: .relu, kernelInitializer: .glorotUniform(seed: 1), kernelRegularizer: .l2(0.01)),
                                 try Dropout(0.25, seed: 2), try Dense(3, kernelInitializer: .glorotUniform(seed: 3))])
         model.compile(optimizer: try Adam(learningRate: 0.01), loss: SparseCategoricalCrossentropy(fromLogits: true),
                       metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
@@ -46,7 +46,8 @@ import Testing
         let logger = LambdaCallback(onTrainBatchEnd: { _, logs, _ in batchLosses.append(logs["loss"] ?? .nan) })
         let history = try model.fit(x, y, batchSize: 16, epochs: 3, verbose: .silent, callbacks: [logger],
                                     validationSplit: 0.2, seed: 9)
-        let scores = try model.evaluate(x, y, batchSize: 16).map(\.1)
+        let scoreLogs = try model.evaluate(x, y, batchSize: 16, verbose: .silent)
+        let scores = model.metricsNames.map { scoreLogs[$0] ?? .nan }
         let predictions = try model.predict(x, batchSize: 16).scalars(as: Float.self)
         return Run(history: history.history, weights: try model.weights.map { try $0.untrackedValue.scalars(as: Float.self) },
                    optimizerWeights: (model.optimizer?.weights ?? []).map { $0.untrackedValue.doubles },
@@ -107,7 +108,7 @@ import Testing
         var g = SeededGenerator(seed: 5)
         let x = try Tensor.randomNormal(shape: [rows, 4], using: &g)
         let y = Tensor((0..<rows).map { _ in Int64(g.next() % 3) })
-        let model = Sequential([try Dense(6, activation: .tanh, kernelInitializer: .glorotUniform(seed: 4), kernelRegularizer: .l2(0.1)),
+        let model = try Sequential([try Dense(6, activation: .tanh, kernelInitializer: .glorotUniform(seed: 4), kernelRegularizer: .l2(0.1)),
                                 try Dense(3, kernelInitializer: .glorotUniform(seed: 5))])
         try model.build(inputShape: [1, 4])
         let loss = SparseCategoricalCrossentropy(fromLogits: true)
@@ -127,7 +128,7 @@ import Testing
         for part in [0..<split, split..<rows] {
             let xs = try x.slice(rows: part), ys = try y.slice(rows: part)
             let local = try gradients {
-                var v = try Sequential.replicaLoss(loss, ys, try model(xs), localRows: part.count, globalRows: rows)
+                var v = try Model.replicaLoss(loss, ys, try model(xs), sampleWeight: nil, localRows: part.count, globalRows: rows)
                 for p in try model.regularizationLosses() { v = try v + p * 0.5 }
                 return v
             }
@@ -182,8 +183,8 @@ import Testing
         // the scope.
         try model.fit(x, y, batchSize: 32, epochs: 1, verbose: .silent)
         try strategy.scope {
-            _ = try model.evaluate(x, y)
-            _ = try model.trainStep(try x.slice(rows: 0..<8), try y.slice(rows: 0..<8))
+            _ = try model.evaluate(x, y, verbose: .silent)
+            _ = try model.trainStep(Batch(x: try x.slice(rows: 0..<8), y: try y.slice(rows: 0..<8)))
         }
         // ...but the same loss object called by hand in the scope is not allowed.
         let loss = try #require(model.loss)
@@ -339,7 +340,7 @@ func onReplicas<R: Sendable>(_ count: Int, _ body: @escaping @Sendable (Strategy
         let first: Layer = variant == .embedding
             ? try Embedding(inputDim: 20, outputDim: 4, embeddingsInitializer: .randomUniform(seed: 13))
             : try Dense(10, activation: .relu, kernelInitializer: .glorotUniform(seed: 11), kernelRegularizer: .l2(0.01))
-        let model = Sequential([first] + (variant == .embedding ? [Flatten()] : []) + [try Dense(3, kernelInitializer: .glorotUniform(seed: 12))])
+        let model = try Sequential([first] + (variant == .embedding ? [Flatten()] : []) + [try Dense(3, kernelInitializer: .glorotUniform(seed: 12))])
         let optimizer = variant == .clipped ? try Adam(learningRate: 0.02, globalClipnorm: 0.05) : try Adam(learningRate: 0.02)
         model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true),
                       metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
@@ -359,7 +360,8 @@ func onReplicas<R: Sendable>(_ count: Int, _ body: @escaping @Sendable (Strategy
     static func run(_ model: Sequential, _ variant: Variant = .dense, batch: Int, evaluationBatch: Int) throws -> Outcome {
         let (x, y) = try Self.data(variant)
         let history = try model.fit(x, y, batchSize: batch, epochs: 3, verbose: .silent, validationSplit: 0.2, seed: 5)
-        let scores = try model.evaluate(x, y, batchSize: evaluationBatch).map(\.1)
+        let scoreLogs = try model.evaluate(x, y, batchSize: evaluationBatch, verbose: .silent)
+        let scores = model.metricsNames.map { scoreLogs[$0] ?? .nan }
         let predictions = try model.predict(x, batchSize: evaluationBatch).scalars(as: Float.self)
         return Outcome(weights: try model.weights.map { try $0.untrackedValue.scalars(as: Float.self) }, history: history.history,
                        scores: scores, predictions: predictions, forward: try model(x).scalars(as: Float.self))

@@ -52,7 +52,7 @@ import Testing
     }
 
     @Test func weightsFileReproducersAreErrorsThatChangeNothing() throws {
-        let model = Sequential([try Dense(3, activation: .relu), try Dense(2)], name: "fuzz_model")
+        let model = try Sequential([try Dense(3, activation: .relu), try Dense(2)], name: "fuzz_model")
         try model.build(inputShape: [1, 4])
         let before = model.weights.map(\.untrackedValue)
         let folder = FileManager.default.temporaryDirectory

@@ -64,7 +64,7 @@ enum KerasFileFixtures {
         // One more step on the rows Python used.
         let step = try #require(c["step"]?.objectValue)
         let rows = F.flat(step["x_rows"]).map { Int($0) }
-        let (loss, _) = try model.trainStep(try x.slice(rows: rows[0]..<rows[1]), try y.slice(rows: rows[0]..<rows[1]))
+        let loss = try #require(try model.trainOnBatch(try x.slice(rows: rows[0]..<rows[1]), try y.slice(rows: rows[0]..<rows[1]))["loss"])
         #expect(abs(loss - (step["step_loss"]?.doubleValue ?? .nan)) <= 1e-5, "\(caseName): step loss \(loss)")
         let expectedWeights = (step["weights_after_step"]?.arrayValue ?? []).map { F.flat($0.objectValue?["value"]) }
         for (i, (w, e)) in zip(model.getWeights(), expectedWeights).enumerated() {

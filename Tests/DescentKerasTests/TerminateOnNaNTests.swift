@@ -13,7 +13,7 @@ import Testing
     func divergingModel() throws -> (Sequential, Tensor, Tensor) {
         GlobalRandom.setSeed(3)
         let x = try Tensor.randomNormal(shape: [32, 3], seed: 4), y = try Tensor.randomNormal(shape: [32, 1], seed: 5)
-        let model = Sequential([try Dense(4), try Dense(1)])
+        let model = try Sequential([try Dense(4), try Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 1e30), loss: MeanSquaredError())
         return (model, x, y)
     }
@@ -63,7 +63,7 @@ import Testing
     @Test func finiteLossesDoNotStop() throws {
         GlobalRandom.setSeed(3)
         let x = try Tensor.randomNormal(shape: [16, 3], seed: 4), y = try Tensor.randomNormal(shape: [16, 1], seed: 5)
-        let model = Sequential([try Dense(1)])
+        let model = try Sequential([try Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 0.01), loss: MeanSquaredError())
         let stopper = TerminateOnNaN(output: { _ in Issue.record("unexpected message") })
         let history = try model.fit(x, y, batchSize: 4, epochs: 3, verbose: .silent, callbacks: [stopper])
@@ -75,7 +75,7 @@ import Testing
         // The old loop computed (n + batchSize - 1) and (step + 1) * batchSize: Int overflow traps.
         GlobalRandom.setSeed(1)
         let x = try Tensor.randomNormal(shape: [10, 3], seed: 4), y = try Tensor.randomNormal(shape: [10, 1], seed: 5)
-        let model = Sequential([try Dense(1)])
+        let model = try Sequential([try Dense(1)])
         model.compile(optimizer: try SGD(learningRate: 0.01), loss: MeanSquaredError())
         let batchCount = Mutex(0)
         let counter = LambdaCallback(onTrainBatchEnd: { _, _, _ in batchCount.withLock { $0 += 1 } })
@@ -83,7 +83,7 @@ import Testing
             batchCount.withLock { $0 = 0 }
             try model.fit(x, y, batchSize: size, epochs: 1, verbose: .silent, callbacks: [counter], validationData: (x, y))
             #expect(batchCount.withLock { $0 } == 1, "batch size \(size) gives one batch, as Keras")
-            #expect(try model.evaluate(x, y, batchSize: size).count == 1)
+            #expect(try model.evaluate(x, y, batchSize: size, verbose: .silent).count == 1)
             #expect(try model.predict(x, batchSize: size).shape == [10, 1])
         }
         batchCount.withLock { $0 = 0 }

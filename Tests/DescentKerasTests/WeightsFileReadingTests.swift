@@ -11,7 +11,7 @@ import Glibc
 /// reports invalid UTF-8 with the file, line and column of the JSON parser.
 @Suite struct WeightsFileReadingTests {
     func makeModel() throws -> Sequential {
-        let model = Sequential([try Dense(2)])
+        let model = try Sequential([try Dense(2)])
         try model.build(inputShape: [1, 3])
         return model
     }

@@ -9,7 +9,7 @@ import Testing
 @Suite(.serialized) struct WeightsFileTests {
     /// A built Dense(2) on 3 inputs: kernel [3, 2] (6 values), bias [2].
     func makeModel() throws -> Sequential {
-        let model = Sequential([try Dense(2)])
+        let model = try Sequential([try Dense(2)])
         try model.build(inputShape: [1, 3])
         return model
     }
@@ -128,7 +128,7 @@ import Testing
     @Test func savedFormatIsTheDocumentedOne() throws {
         try withFolder { folder in
             let path = folder.appendingPathComponent("w.json").path
-            let model = Sequential([try Dense(2)], name: "m")
+            let model = try Sequential([try Dense(2)], name: "m")
             try model.build(inputShape: [1, 1])
             try model.setWeights([Tensor(rows: [[1.5, -2] as [Float]]), Tensor([0, 0.25] as [Float])])
             try model.saveJSONWeights(toFile: path)

@@ -11,8 +11,15 @@ import DescentOptimizers
 open class Layer {
     /// The layer's name (`"dense"`, `"dense_1"`, ...), the prefix of its variables' names.
     public let name: String
-    /// The layer's variables in creation order.
-    public private(set) var weights: [Variable] = []
+    /// The variables this layer created itself, in creation order (a model's own weights exclude its
+    /// layers').
+    public private(set) var ownWeights: [Variable] = []
+    /// The layer's variables: its own in creation order, then each of ``sublayers``' (Keras'
+    /// `layer.weights`).
+    public var weights: [Variable] { ownWeights + sublayers.flatMap(\.weights) }
+    /// The layers this layer is made of, in order (a model's layers; none for a plain layer). Their
+    /// weights, penalties and `trainable` flags count as this layer's.
+    open var sublayers: [Layer] { [] }
     /// Whether the layer's weights are trained (Keras' `layer.trainable`).
     public var trainable = true
     /// Whether the weights exist.
@@ -48,6 +55,12 @@ open class Layer {
     public func buildIfNeeded(inputShape: [Int]) throws {
         guard !isBuilt else { return }
         try build(inputShape: inputShape)
+        markBuilt(inputShape: inputShape)
+    }
+
+    /// Records that the weights exist for `inputShape` (models call it from their public `build`,
+    /// which callers may call directly, as in Keras).
+    func markBuilt(inputShape: [Int]) {
         builtInputShape = inputShape
         isBuilt = true
     }
@@ -61,21 +74,30 @@ open class Layer {
         // replaced before anyone reads them, and random initialization of a large model takes time.
         let value = weightsWillBeLoaded ? try Tensor.zeros(shape: shape, dtype: dtype) : try initializer.makeValue(shape: shape, dtype: dtype)
         let v = Variable(value, name: "\(self.name)/\(name)", trainable: trainable, constraint: constraint)
-        weights.append(v)
+        ownWeights.append(v)
         if let regularizer { regularized.append((v, regularizer)) }
         return v
     }
 
-    /// The weights a model trains (none when the layer is frozen).
-    public var trainableWeights: [Variable] { trainable ? weights.filter(\.trainable) : [] }
-
-    /// The weights that are not trained.
-    public var nonTrainableWeights: [Variable] { trainable ? weights.filter { !$0.trainable } : weights }
-
-    /// The regularization penalties of the layer's weights (Keras' `layer.losses`), recorded on active tapes.
-    public func regularizationLosses() throws -> [Tensor] {
-        try regularized.map { v, r in try r.penalty(v.value) }
+    /// The weights a model trains (none when the layer is frozen; a frozen model freezes its layers).
+    public var trainableWeights: [Variable] {
+        trainable ? ownWeights.filter(\.trainable) + sublayers.flatMap(\.trainableWeights) : []
     }
+
+    /// The weights that are not trained (all of them when the layer is frozen; a BatchNormalization's
+    /// moving statistics).
+    public var nonTrainableWeights: [Variable] {
+        trainable ? ownWeights.filter { !$0.trainable } + sublayers.flatMap(\.nonTrainableWeights) : weights
+    }
+
+    /// The regularization penalties of the layer's weights and its sublayers' (Keras' `layer.losses`),
+    /// recorded on active tapes.
+    public func regularizationLosses() throws -> [Tensor] {
+        try regularized.map { v, r in try r.penalty(v.value) } + sublayers.flatMap { try $0.regularizationLosses() }
+    }
+
+    /// This layer and every layer inside it, depth first (a model's nested layers included).
+    public var flattenedLayers: [Layer] { [self] + sublayers.flatMap(\.flattenedLayers) }
 
     /// The number of scalars in ``weights``.
     public var parameterCount: Int { weights.reduce(0) { $0 + $1.scalarCount } }

@@ -47,7 +47,7 @@ public enum LossReduction: String, Sendable, CaseIterable, CustomStringConvertib
 ///
 /// To write a custom loss, implement ``call(_:_:)``, ``name``, ``reduction`` and ``config``; the
 /// default ``callAsFunction(_:_:sampleWeight:)`` applies the weights and the reduction.
-public protocol Loss: Sendable {
+public protocol Loss: Sendable, LossIdentifier {
     /// The loss' name (Keras' `name`, e.g. `"mean_squared_error"`).
     var name: String { get }
     /// How the weighted per-sample losses are reduced.
@@ -69,6 +69,9 @@ public protocol Loss: Sendable {
 }
 
 extension Loss {
+    /// The loss itself (what `compile`'s `loss:` takes: a loss or its Keras name).
+    public func makeLoss() throws -> any Loss { self }
+
     /// The weighted, reduced loss: `computeWeightedLoss(call(yTrue, yPred), sampleWeight, reduction)`.
     /// - Throws: ``KerasError/invalidArgument(field:message:)`` for a loss on the default reduction
     ///   (``LossReduction/sumOverBatchSize``, Keras' `AUTO`) called inside a distribution strategy's scope

@@ -27,6 +27,10 @@ struct FitResumePoint {
     var seen: Int
     /// Each metric's `total` and `count`.
     var metrics: [(Double, Double)]
+    /// The batch stream at the start of `epoch` (``BatchStream``; with `stepsPerEpoch` an epoch may start
+    /// inside a pass): the batches of the current pass already taken, and the passes finished.
+    var streamOffset = 0
+    var streamPasses = 0
     /// The optimizer's learning rate when it is a number (callbacks such as LearningRateScheduler set it).
     var learningRate: Double?
 }
@@ -47,7 +51,7 @@ struct FitResumePoint {
 /// try model.fit(x, y, epochs: 20, callbacks: [BackupAndRestore(backupDir: "backup")])
 /// ```
 ///
-/// Under a strategy with several replicas (``Sequential/distributionStrategy``) the chief alone writes
+/// Under a strategy with several replicas (``Model/distributionStrategy``) the chief alone writes
 /// (and deletes) the file, which also holds every replica's random generators (`replica_random`, in
 /// rank order, gathered at each backup); every replica restores from the same file (one host or a
 /// shared filesystem), each taking its own generators, so that a killed job rerun with the same folder
@@ -84,7 +88,7 @@ public final class BackupAndRestore: Callback {
     }
 
     /// Deletes the backup of a finished run (with several replicas: the chief, which wrote it).
-    public func onTrainEnd(model: Sequential) throws {
+    public func onTrainEnd(model: Model) throws {
         if deleteCheckpoint && model.distributionStrategy.isChief { unlink(backupPath) }
     }
 
@@ -93,24 +97,25 @@ public final class BackupAndRestore: Callback {
     /// After batch `step` (1-based count of batches done in `epoch`): a backup every `n` batches.
     /// `metricStates`: each metric's `(total, count)` summed over replicas (`nil`: one replica, read
     /// from the metrics).
-    func batchEnded(model: Sequential, callbacks: [Callback], epoch: Int, step: Int, steps: Int, epochStart: SeededGenerator,
+    func batchEnded(model: Model, callbacks: [Callback], epoch: Int, step: Int, steps: Int,
+                    epochStart: (generator: SeededGenerator, offset: Int, passes: Int),
                     lossSum: Double, seen: Int, metricStates: [(Double, Double)]? = nil) throws {
         guard case .steps(let n) = saveFreq, (epoch * steps + step) % n == 0, step < steps else { return }
-        try save(model: model, callbacks: callbacks, epoch: epoch, step: step, shuffle: epochStart, lossSum: lossSum, seen: seen,
+        try save(model: model, callbacks: callbacks, epoch: epoch, step: step, stream: epochStart, lossSum: lossSum, seen: seen,
                  metricStates: metricStates)
     }
 
-    /// After epoch `epoch` (0-based) ended: the next run starts at `epoch + 1` with `generator`.
-    func epochEnded(model: Sequential, callbacks: [Callback], epoch: Int, generator: SeededGenerator) throws {
-        try save(model: model, callbacks: callbacks, epoch: epoch + 1, step: 0, shuffle: generator, lossSum: 0, seen: 0)
+    /// After epoch `epoch` (0-based) ended: the next run starts at `epoch + 1` at `stream`.
+    func epochEnded(model: Model, callbacks: [Callback], epoch: Int, stream: (generator: SeededGenerator, offset: Int, passes: Int)) throws {
+        try save(model: model, callbacks: callbacks, epoch: epoch + 1, step: 0, stream: stream, lossSum: 0, seen: 0)
     }
 
     static func hex(_ words: [UInt64]) -> JSONValue { .array(words.map { .string(String($0, radix: 16)) }) }
 
     /// The random state of this process: ``GlobalRandom`` and every Dropout layer's generator.
-    private static func randomState(of model: Sequential) -> JSONObject {
+    private static func randomState(of model: Model) -> JSONObject {
         var dropout = JSONObject()
-        for (i, layer) in model.layers.enumerated() {
+        for (i, layer) in model.flattenedLayers.dropFirst().enumerated() {
             if let d = layer as? Dropout { dropout[String(i)] = BackupAndRestore.hex(d.generatorState) }
         }
         return ["global_random": BackupAndRestore.hex(GlobalRandom.state), "dropout": .object(dropout)]
@@ -119,8 +124,10 @@ public final class BackupAndRestore: Callback {
     /// Writes a backup. With several replicas every replica calls it (it gathers each replica's random
     /// state, a collective) and the chief alone writes the file, with the weights (the same on every
     /// replica), the shared state, and every replica's generators (`replica_random`, in rank order).
-    private func save(model: Sequential, callbacks: [Callback], epoch: Int, step: Int, shuffle: SeededGenerator,
+    private func save(model: Model, callbacks: [Callback], epoch: Int, step: Int,
+                      stream: (generator: SeededGenerator, offset: Int, passes: Int),
                       lossSum: Double, seen: Int, metricStates: [(Double, Double)]? = nil) throws {
+        let shuffle = stream.generator
         guard let optimizer = model.optimizer else { return }
         let strategy = model.distributionStrategy
         var replicaRandom: [JSONValue]?
@@ -144,6 +151,7 @@ public final class BackupAndRestore: Callback {
                                  "global_random": random["global_random"] ?? .null]
         state["dropout"] = random["dropout"] ?? .object([:])
         state["loss_sum"] = .double(lossSum)
+        if stream.offset != 0 || stream.passes != 0 { state["stream"] = .array([.int(stream.offset), .int(stream.passes)]) }
         state["seen"] = .int(seen)
         if let metricStates {
             state["metrics"] = .array(metricStates.map { .array([.double($0.0), .double($0.1)]) })
@@ -180,7 +188,7 @@ public final class BackupAndRestore: Callback {
     /// says where `fit` resumes. Everything is read and checked before anything is assigned.
     /// - Throws: `HDF5Error` or ``TrainingError`` naming the backup file when it does not fit this model
     ///   and these callbacks.
-    func restore(model: Sequential, callbacks: [Callback]) throws -> FitResumePoint? {
+    func restore(model: Model, callbacks: [Callback]) throws -> FitResumePoint? {
         guard FileManager.default.fileExists(atPath: backupPath) else { return nil }
         let file = try HDF5File(readingFrom: backupPath)
         func bad(_ why: String) -> TrainingError { TrainingError.invalidArgument("BackupAndRestore: \(backupPath): \(why)") }
@@ -205,6 +213,12 @@ public final class BackupAndRestore: Callback {
             throw bad("epoch, step, seen or loss_sum is missing")
         }
         let shuffle = try words(state["shuffle"], "shuffle")
+        var stream: (Int, Int)?
+        if let value = state["stream"] {
+            guard let items = value.arrayValue, items.count == 2, let offset = items[0].intValue, let passes = items[1].intValue,
+                  offset >= 0, passes >= 0 else { throw bad("stream is not [offset, passes]") }
+            stream = (offset, passes)
+        }
         // A multi-worker backup holds every replica's generators: this replica takes its own (replica r
         // of a backup made by fewer replicas takes entry r mod their count).
         var random = state
@@ -217,7 +231,7 @@ public final class BackupAndRestore: Callback {
         let global = try words(random["global_random"], "global_random")
         var dropouts: [(Dropout, SeededGenerator)] = []
         let savedDropout = random["dropout"]?.objectValue ?? JSONObject()
-        for (i, layer) in model.layers.enumerated() {
+        for (i, layer) in model.flattenedLayers.dropFirst().enumerated() {
             guard let d = layer as? Dropout else { continue }
             dropouts.append((d, try words(savedDropout[String(i)], "dropout[\(i)]")))
         }
@@ -252,8 +266,13 @@ public final class BackupAndRestore: Callback {
         for (c, values, tensors) in restores { try c.restoreBackupState(values, tensors: tensors) }
         let learningRate = state["learning_rate"]?.doubleValue
         if let learningRate { optimizer.learningRate = .number(learningRate) }
-        return FitResumePoint(epoch: epoch, step: step, shuffle: shuffle, lossSum: lossSum, seen: seen, metrics: metricStates,
-                              learningRate: learningRate)
+        var point = FitResumePoint(epoch: epoch, step: step, shuffle: shuffle, lossSum: lossSum, seen: seen, metrics: metricStates,
+                                   learningRate: learningRate)
+        if let position = stream {
+            point.streamOffset = position.0
+            point.streamPasses = position.1
+        }
+        return point
     }
 }
 

@@ -32,7 +32,7 @@ enum Keras3Files {
     }
 
     /// The optimizer's variables in Keras 3's `optimizer.variables` order, or `nil` (see above).
-    static func keras3Variables(_ optimizer: Optimizer, model: Sequential) throws -> [Variable]? {
+    static func keras3Variables(_ optimizer: Optimizer, model: Model) throws -> [Variable]? {
         // A Keras 3 optimizer's variables are Keras 3's `optimizer.variables`, in its order.
         if optimizer is Keras3.Optimizer { return optimizer.weights }
         guard let groups = keras3SlotGroups(optimizer) else { return nil }
@@ -51,7 +51,7 @@ enum Keras3Files {
     /// The keys of the layers under `/layers`: Keras 3 does not use the layers' names (they differ
     /// between two instances of one model) but the snake-cased class name, numbered from the second of
     /// a class on (`dense`, `dense_1`, `dropout`, `dense_2`).
-    static func layerKeys(_ model: Sequential) -> [String] {
+    static func layerKeys(_ model: Model) -> [String] {
         var used: [String: Int] = [:]
         return model.layers.map { layer in
             let base = KerasNaming.snakeCase(type(of: layer).kerasClassName)
@@ -65,7 +65,7 @@ enum Keras3Files {
     }
 
     /// Writes the Keras 3 weights layout of `model` (and its optimizer's state when it maps, see above).
-    static func weightsTree(of model: Sequential, includeOptimizer: Bool) throws -> HDF5Group {
+    static func weightsTree(of model: Model, includeOptimizer: Bool) throws -> HDF5Group {
         let root = HDF5Group()
         let layers = root.addGroup("layers")
         for (layer, key) in zip(model.layers, layerKeys(model)) {
@@ -105,7 +105,7 @@ enum Keras3Files {
 
     /// Reads the Keras 3 weights of `model`, checked against it: the values in ``Sequential/weights``
     /// order. Layers are matched by ``layerKeys(_:)``, as Keras 3 does.
-    static func readWeights(_ file: HDF5File, for model: Sequential) throws -> [Tensor] {
+    static func readWeights(_ file: HDF5File, for model: Model) throws -> [Tensor] {
         guard try file.kind(of: "/layers") == .group else {
             throw HDF5Error(file: file.name, path: "/layers", message: "is missing: not a Keras 3 weights file")
         }
@@ -127,7 +127,7 @@ enum Keras3Files {
 
     /// Reads `/optimizer/vars` into `optimizer` (built for `model`) when its layout maps; returns the
     /// learning rate the file holds, or `nil` when the file has no optimizer state.
-    static func readOptimizer(_ file: HDF5File, into optimizer: Optimizer, model: Sequential) throws -> [(Variable, Tensor)]? {
+    static func readOptimizer(_ file: HDF5File, into optimizer: Optimizer, model: Model) throws -> [(Variable, Tensor)]? {
         guard try file.kind(of: "/optimizer/vars") == .group else { return nil }
         try optimizer.build(model.trainableWeights)
         guard let variables = try keras3Variables(optimizer, model: model) else {

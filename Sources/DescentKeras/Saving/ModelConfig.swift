@@ -6,10 +6,6 @@ import DescentTensor
 // (`.keras`). Layouts measured from files both wrote: Tests/Fixtures/keras_files/LAYOUTS.md.
 
 extension Sequential {
-    /// The input shape the model was built for, batch dimension first (`nil` before the first call or
-    /// ``build(inputShape:)``).
-    public var builtInputShape: [Int]? { layers.first?.builtInputShape }
-
     /// `[null, d1, d2, ...]`: a shape with the batch dimension left open, as Keras writes it.
     static func openBatchShape(_ shape: [Int]) -> JSONValue {
         .array([.null] + shape.dropFirst().map { .int($0) })
@@ -117,7 +113,7 @@ extension Sequential {
                 throw KerasError.invalidConfig(kind: here, message: "\(error)")
             }
         }
-        let model = Sequential(layers, name: try config["name"].map { v -> String in
+        let model = try Sequential(layers, name: try config["name"].map { v -> String in
             guard let s = v.stringValue else { throw KerasError.invalidConfig(kind: "\(field).config.name", message: "expected a string") }
             return s
         })
@@ -150,8 +146,11 @@ extension Sequential {
     /// The metrics as Keras' configs record them: the string identifiers still waiting for the first
     /// batch, or the resolved metrics.
     private func metricEntries(_ format: KerasFormat) -> [JSONValue] {
-        if !metricNames.isEmpty { return metricNames.map { .string($0) } }
-        return metrics.map { m in
+        metricSlots.map { slot in
+            guard case .metric(let m) = slot else {
+                if case .name(let n) = slot { return .string(n) }
+                return .null
+            }
             if let fn = m.kerasFunctionName, type(of: m) == MeanMetricWrapper.self {
                 switch format {
                 case .tfKeras:
@@ -220,13 +219,12 @@ extension Sequential {
         }
         let loss: any Loss
         do { loss = try Losses.deserialize(lossValue) } catch { throw KerasError.invalidConfig(kind: "\(field).loss", message: "\(error)") }
-        var names: [String] = []
-        var objects: [MeanMetricWrapper] = []
+        var slots: [MetricSlot] = []
         var metricValues = config["metrics"]?.arrayValue ?? []
         // tf_keras: one list per output.
         if format == .tfKeras, metricValues.count == 1, let inner = metricValues[0].arrayValue { metricValues = inner }
         for (i, m) in metricValues.enumerated() {
-            if let s = m.stringValue { names.append(s); continue }
+            if let s = m.stringValue { slots.append(.name(s)); continue }
             do {
                 if let o = m.objectValue, o["class_name"]?.stringValue == "MeanMetricWrapper", let c = o["config"]?.objectValue {
                     try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype", "fn"], kind: "MeanMetricWrapper")
@@ -234,15 +232,14 @@ extension Sequential {
                     let metric = try Metrics.get(fn)
                     let wrapped = try MeanMetricWrapper(name: c["name"]?.stringValue ?? fn, metric.function)
                     wrapped.kerasFunctionName = fn
-                    objects.append(wrapped)
+                    slots.append(.metric(wrapped))
                 } else {
-                    objects.append(try Metrics.deserialize(m))
+                    slots.append(.metric(try Metrics.deserialize(m)))
                 }
             } catch {
                 throw KerasError.invalidConfig(kind: "\(field).metrics[\(i)]", message: "\(error)")
             }
         }
-        compile(optimizer: optimizer, loss: loss, metrics: objects)
-        metricNames = names
+        setCompiled(optimizer: optimizer, loss: loss, slots: slots)
     }
 }

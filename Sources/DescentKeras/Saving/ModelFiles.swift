@@ -138,6 +138,9 @@ extension Sequential {
         }
     }
 
+}
+
+extension Model {
     /// The optimizer's variables in Keras 3's `optimizer.variables` order (iterations, learning rate,
     /// then the slots as Keras 3's class creates them), as `.keras` files hold them; `nil` when the
     /// model has no optimizer or its class has no one-to-one Keras 3 layout (only Adam and SGD have).
@@ -203,7 +206,7 @@ extension Sequential {
     /// - Throws: `HDF5Error`, ``ModelFileError`` or ``TrainingError`` naming the file and the place.
     public func loadWeights(fromFile path: String) throws {
         if path.lowercased().hasSuffix(".json") {
-            Sequential.warnJSONWeightsDeprecated()
+            Model.warnJSONWeightsDeprecated()
             return try loadJSONWeights(fromFile: path)
         }
         if path.lowercased().hasSuffix(".keras") {
@@ -215,7 +218,7 @@ extension Sequential {
         var info = stat()
         if stat(path, &info) == 0, (info.st_mode & S_IFMT) != S_IFREG {
             // A FIFO or /dev/stdin: only the JSON reader reads streams.
-            Sequential.warnJSONWeightsDeprecated()
+            Model.warnJSONWeightsDeprecated()
             return try loadJSONWeights(fromFile: path)
         }
         let file: HDF5File
@@ -223,7 +226,7 @@ extension Sequential {
             file = try HDF5File(readingFrom: path)
         } catch let error as HDF5Error where error.message.hasPrefix("not an HDF5 file") {
             // Descent 0.1's JSON format under another name.
-            Sequential.warnJSONWeightsDeprecated()
+            Model.warnJSONWeightsDeprecated()
             return try loadJSONWeights(fromFile: path)
         }
         if try file.kind(of: "/layers") == .group {
@@ -231,7 +234,7 @@ extension Sequential {
             let values = try Keras3Files.readWeights(file, for: self)
             let state = try optimizer.flatMap { try Keras3Files.readOptimizer(file, into: $0, model: self) }
             try setWeights(values)
-            if let state, let optimizer { try Sequential.assignKeras3State(state, to: optimizer) }
+            if let state, let optimizer { try Model.assignKeras3State(state, to: optimizer) }
         } else if try file.kind(of: "/model_weights") == .group {
             try setWeights(try TFKerasHDF5.readWeights(file, at: "/model_weights", for: self))
         } else {

@@ -29,7 +29,7 @@ enum TFKerasHDF5 {
 
     /// Writes the model's weights into `group` (the file root for `save_weights`, `/model_weights` for a
     /// full model).
-    static func writeWeights(of model: Sequential, into group: HDF5Group) {
+    static func writeWeights(of model: Model, into group: HDF5Group) {
         group.setAttribute("layer_names", model.layers.isEmpty ? .doubles([]) : .strings(model.layers.map(\.name), .ascii))
         group.setAttribute("backend", .string("tensorflow", .ascii))
         group.setAttribute("keras_version", .string(kerasVersion, .ascii))
@@ -66,7 +66,7 @@ enum TFKerasHDF5 {
     /// to assign, in ``Sequential/weights`` order.
     /// - Throws: ``HDF5Error`` naming the file and path for a missing attribute or dataset, a layer or
     ///   weight count that differs, or a shape that differs.
-    static func readWeights(_ file: HDF5File, at root: String, for model: Sequential) throws -> [Tensor] {
+    static func readWeights(_ file: HDF5File, at root: String, for model: Model) throws -> [Tensor] {
         guard let layerNames = try stringList(file, "layer_names", of: root) else {
             throw HDF5Error(file: file.name, path: root, message: "has no 'layer_names' attribute: not a Keras weights file")
         }
@@ -121,7 +121,7 @@ enum TFKerasHDF5 {
 
     /// Reads `/optimizer_weights` for `optimizer` built for `model`: the values for
     /// `optimizer.setWeights`, by position as tf_keras does, every count and shape checked.
-    static func readOptimizerWeights(_ file: HDF5File, for optimizer: Optimizer, model: Sequential) throws -> [Tensor]? {
+    static func readOptimizerWeights(_ file: HDF5File, for optimizer: Optimizer, model: Model) throws -> [Tensor]? {
         guard try file.kind(of: "/optimizer_weights") == .group else { return nil }
         guard let names = try stringList(file, "weight_names", of: "/optimizer_weights") else {
             throw HDF5Error(file: file.name, path: "/optimizer_weights", message: "has no 'weight_names' attribute")

@@ -6,21 +6,45 @@ import Foundation
 /// Per-epoch metric values (`"loss"`, `"accuracy"`, `"val_loss"`, ...).
 public typealias Logs = [String: Double]
 
-/// Hooks into `fit` (Keras' `Callback`). Every method has an empty default.
+/// Hooks into `fit`, `evaluate` and `predict` (Keras' `Callback`). Every method has an empty default.
+///
+/// `fit` calls `onTrainBegin`, then per epoch `onEpochBegin`, per batch `onTrainBatchBegin` and
+/// `onTrainBatchEnd` (with the running logs), the test hooks of its validation, `onEpochEnd` (with the
+/// epoch's logs, validation included as `val_...`), and finally `onTrainEnd`. `evaluate` calls
+/// `onTestBegin`, `onTestBatchBegin`/`onTestBatchEnd` per batch and `onTestEnd` (with its scores);
+/// `predict` the predict hooks.
 public protocol Callback: AnyObject {
-    func onTrainBegin(model: Sequential) throws
-    func onEpochBegin(_ epoch: Int, model: Sequential) throws
-    func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws
-    func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws
-    func onTrainEnd(model: Sequential) throws
+    func onTrainBegin(model: Model) throws
+    func onEpochBegin(_ epoch: Int, model: Model) throws
+    func onTrainBatchBegin(_ batch: Int, model: Model) throws
+    func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Model) throws
+    func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws
+    func onTrainEnd(model: Model) throws
+    func onTestBegin(model: Model) throws
+    func onTestBatchBegin(_ batch: Int, model: Model) throws
+    func onTestBatchEnd(_ batch: Int, logs: Logs, model: Model) throws
+    func onTestEnd(logs: Logs, model: Model) throws
+    func onPredictBegin(model: Model) throws
+    func onPredictBatchBegin(_ batch: Int, model: Model) throws
+    func onPredictBatchEnd(_ batch: Int, model: Model) throws
+    func onPredictEnd(model: Model) throws
 }
 
 extension Callback {
-    public func onTrainBegin(model: Sequential) throws {}
-    public func onEpochBegin(_ epoch: Int, model: Sequential) throws {}
-    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws {}
-    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {}
-    public func onTrainEnd(model: Sequential) throws {}
+    public func onTrainBegin(model: Model) throws {}
+    public func onEpochBegin(_ epoch: Int, model: Model) throws {}
+    public func onTrainBatchBegin(_ batch: Int, model: Model) throws {}
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Model) throws {}
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws {}
+    public func onTrainEnd(model: Model) throws {}
+    public func onTestBegin(model: Model) throws {}
+    public func onTestBatchBegin(_ batch: Int, model: Model) throws {}
+    public func onTestBatchEnd(_ batch: Int, logs: Logs, model: Model) throws {}
+    public func onTestEnd(logs: Logs, model: Model) throws {}
+    public func onPredictBegin(model: Model) throws {}
+    public func onPredictBatchBegin(_ batch: Int, model: Model) throws {}
+    public func onPredictBatchEnd(_ batch: Int, model: Model) throws {}
+    public func onPredictEnd(model: Model) throws {}
 }
 
 /// The metrics of every epoch, returned by `fit` (Keras' `History`).
@@ -32,7 +56,7 @@ public final class History: Callback {
 
     public init() {}
 
-    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws {
         epochs.append(epoch)
         for (k, v) in logs { history[k, default: []].append(v) }
     }
@@ -43,21 +67,21 @@ public final class History: Callback {
 
 /// Runs closures at the hooks (Keras' `LambdaCallback`): the per-epoch hook.
 public final class LambdaCallback: Callback {
-    private let epochEnd: ((Int, Logs, Sequential) throws -> Void)?
-    private let epochBegin: ((Int, Sequential) throws -> Void)?
-    private let batchEnd: ((Int, Logs, Sequential) throws -> Void)?
+    private let epochEnd: ((Int, Logs, Model) throws -> Void)?
+    private let epochBegin: ((Int, Model) throws -> Void)?
+    private let batchEnd: ((Int, Logs, Model) throws -> Void)?
 
-    public init(onEpochBegin: ((Int, Sequential) throws -> Void)? = nil,
-                onEpochEnd: ((Int, Logs, Sequential) throws -> Void)? = nil,
-                onTrainBatchEnd: ((Int, Logs, Sequential) throws -> Void)? = nil) {
+    public init(onEpochBegin: ((Int, Model) throws -> Void)? = nil,
+                onEpochEnd: ((Int, Logs, Model) throws -> Void)? = nil,
+                onTrainBatchEnd: ((Int, Logs, Model) throws -> Void)? = nil) {
         self.epochBegin = onEpochBegin
         self.epochEnd = onEpochEnd
         self.batchEnd = onTrainBatchEnd
     }
 
-    public func onEpochBegin(_ epoch: Int, model: Sequential) throws { try epochBegin?(epoch, model) }
-    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws { try epochEnd?(epoch, logs, model) }
-    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws { try batchEnd?(batch, logs, model) }
+    public func onEpochBegin(_ epoch: Int, model: Model) throws { try epochBegin?(epoch, model) }
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws { try epochEnd?(epoch, logs, model) }
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Model) throws { try batchEnd?(batch, logs, model) }
 }
 
 /// How a monitored quantity improves.
@@ -117,7 +141,7 @@ public final class EarlyStopping: Callback {
         maximizes ? current - minDelta > reference : current + minDelta < reference
     }
 
-    public func onTrainBegin(model: Sequential) throws {
+    public func onTrainBegin(model: Model) throws {
         best = nil
         wait = 0
         stoppedEpoch = nil
@@ -139,7 +163,7 @@ public final class EarlyStopping: Callback {
         self.bestWeights = bestWeights
     }
 
-    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws {
         guard let current = logs[monitor] else {
             throw TrainingError.invalidArgument(
                 "EarlyStopping monitors '\(monitor)', which is not among the metrics: \(logs.keys.sorted().joined(separator: ", "))")
@@ -165,7 +189,7 @@ public final class EarlyStopping: Callback {
         }
     }
 
-    public func onTrainEnd(model: Sequential) throws {
+    public func onTrainEnd(model: Model) throws {
         if restoreBestWeights, let bestWeights { try model.setWeights(bestWeights) }
     }
 }
@@ -177,7 +201,7 @@ public final class LearningRateScheduler: Callback {
     /// `schedule(epoch, currentLearningRate)` returns the new rate.
     public init(_ schedule: @escaping (Int, Double) throws -> Double) { self.schedule = schedule }
 
-    public func onEpochBegin(_ epoch: Int, model: Sequential) throws {
+    public func onEpochBegin(_ epoch: Int, model: Model) throws {
         guard let optimizer = model.optimizer else { return }
         guard let current = optimizer.learningRate.numericValue else {
             throw TrainingError.invalidArgument("LearningRateScheduler needs a numeric learning rate, not a schedule or closure")
@@ -194,7 +218,7 @@ public final class LearningRateScheduler: Callback {
 /// Keras formats it: `"w.{epoch:02d}-{val_loss:.2f}.h5"` gives `w.03-0.41.h5`
 /// (``CheckpointFileName``). With `saveBestOnly`, a file is written only when `monitor` improves.
 ///
-/// Under a strategy with several replicas (``Sequential/distributionStrategy``) only the chief replica
+/// Under a strategy with several replicas (``Model/distributionStrategy``) only the chief replica
 /// writes; ``savedFiles`` lists the chief's files on every replica.
 public final class ModelCheckpoint: Callback {
     public let filePath: String
@@ -223,11 +247,11 @@ public final class ModelCheckpoint: Callback {
     func restore(best: Double?) { self.best = best }
 
     /// Checks the file name template before training starts, as Keras fails early on a bad one.
-    public func onTrainBegin(model: Sequential) throws {
+    public func onTrainBegin(model: Model) throws {
         _ = try CheckpointFileName.parse(filePath)
     }
 
-    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws {
         if saveBestOnly {
             guard let current = logs[monitor] else {
                 throw TrainingError.invalidArgument("ModelCheckpoint monitors '\(monitor)', which is not among the metrics")
@@ -241,7 +265,14 @@ public final class ModelCheckpoint: Callback {
         // A sharded optimizer's full state is gathered by a collective: every replica reads it first.
         if model.distributionStrategy.numReplicasInSync > 1 { _ = model.optimizer?.weights }
         if model.distributionStrategy.isChief {
-            if saveWeightsOnly { try model.saveWeights(toFile: path) } else { try model.save(toFile: path) }
+            if saveWeightsOnly {
+                try model.saveWeights(toFile: path)
+            } else if let sequential = model as? Sequential {
+                try sequential.save(toFile: path)
+            } else {
+                throw TrainingError.invalidArgument(
+                    "ModelCheckpoint: model '\(model.name)' (\(type(of: model))) is not a Sequential, whose whole-model files Descent writes: use saveWeightsOnly: true")
+            }
         }
         savedFiles.append(path)
     }
@@ -251,7 +282,7 @@ public final class ModelCheckpoint: Callback {
 ///
 /// As in tf-keras: after each training batch it reads `logs["loss"]` (the epoch's running mean loss);
 /// when it is NaN or ±infinity it prints `Batch <batch>: Invalid loss, terminating training` (the batch
-/// 0-based) and sets ``Sequential/stopTraining``, so `fit` ends the epoch after that batch (validation
+/// 0-based) and sets ``Model/stopTraining``, so `fit` ends the epoch after that batch (validation
 /// and `onEpochEnd` still run on the logs so far, as in Keras) and stops.
 public final class TerminateOnNaN: Callback {
     /// Where the batch it stopped at was: the epoch and batch (both 0-based) and the loss, if it stopped.
@@ -266,12 +297,12 @@ public final class TerminateOnNaN: Callback {
     }
 
     /// Forgets a previous run's termination.
-    public func onTrainBegin(model: Sequential) throws { terminated = nil }
+    public func onTrainBegin(model: Model) throws { terminated = nil }
     /// Records the epoch, for ``terminated``.
-    public func onEpochBegin(_ epoch: Int, model: Sequential) throws { self.epoch = epoch }
+    public func onEpochBegin(_ epoch: Int, model: Model) throws { self.epoch = epoch }
 
     /// Keras' `on_batch_end`: stops training if `logs["loss"]` is NaN or infinite.
-    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws {
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Model) throws {
         guard let loss = logs["loss"], loss.isNaN || loss.isInfinite else { return }
         // The logs are the same on every replica: each one stops, the chief alone prints.
         if model.distributionStrategy.isChief { write("Batch \(batch): Invalid loss, terminating training\n") }

@@ -30,7 +30,7 @@ import Foundation
 //   every finite value must be within float32's range (it would become infinite otherwise); `int64`
 //   values must be integers within int64's range.
 
-extension Sequential {
+extension Model {
     /// Writes the weights as JSON (format above) atomically: the file at `path` is replaced only once the
     /// new one is complete and synced, so a crash or kill during the save leaves the previous file whole.
     /// The document is streamed in chunks, not built in memory.
@@ -118,7 +118,7 @@ extension Sequential {
         guard let name = object["name"]!.stringValue else {
             throw bad(place + ".name", "expected a string, got \(object["name"]!.typeName)")
         }
-        guard Sequential.layerRelativeName(name) == Sequential.layerRelativeName(w.name) else {
+        guard Model.layerRelativeName(name) == Model.layerRelativeName(w.name) else {
             throw bad(place + ".name", "weight '\(name)' does not match the model's weight '\(w.name)' at this position")
         }
         guard let shapeItems = object["shape"]!.arrayValue else {

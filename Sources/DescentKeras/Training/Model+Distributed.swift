@@ -10,7 +10,7 @@ import Foundation
 // reduces its metrics with the others. Every collective here is issued by every replica in the same
 // order (the loops run the same steps on every replica, including a replica whose part is empty).
 
-extension Sequential {
+extension Model {
     /// Runs `body` in ``distributionStrategy``'s scope, as a built-in loop (a loss on the default
     /// reduction is allowed); `body` gets the strategy when it has more than one replica, else `nil`
     /// (then everything is exactly the one-process code, with no collective).
@@ -53,16 +53,16 @@ extension Sequential {
     /// sum (the optimizer still clips the summed gradients); an optimizer that sums them itself
     /// (`needsUnsummedGradients`: sharded state, a custom aggregator) gets them unsummed. Returns this replica's (scaled) loss: the
     /// sum over replicas is the global batch's loss.
-    func replicaTrainStep(_ x: Tensor, _ y: Tensor, globalRows: Int, strategy: Strategy) throws -> (loss: Double, predictions: Tensor) {
+    func replicaTrainStep(_ x: Tensor, _ y: Tensor, sampleWeight: Tensor?, globalRows: Int, strategy: Strategy) throws -> (loss: Double, predictions: Tensor) {
         let (optimizer, loss) = try compiled()
         let localRows = x.rank == 0 ? 1 : x.shape[0]
         let scale = 1.0 / Double(strategy.numReplicasInSync)
         let tape = GradientTape()
         let (value, scaled, predictions) = try tape.record { () throws -> (Tensor, Tensor, Tensor) in
             let predictions = try self(x, training: true)
-            var value = try Sequential.replicaLoss(loss, y, predictions, localRows: localRows, globalRows: globalRows)
+            var value = try Model.replicaLoss(loss, y, predictions, sampleWeight: sampleWeight, localRows: localRows, globalRows: globalRows)
             for penalty in try regularizationLosses() { value = try value + penalty * scale }
-            return (value, try Sequential.scaledForGradients(value, optimizer), predictions)
+            return (value, try Model.scaledForGradients(value, optimizer), predictions)
         }
         let variables = trainableWeights
         if optimizer.needsUnsummedGradients {
@@ -87,8 +87,16 @@ extension Sequential {
     ///
     /// An empty part gives `0 · Σ predictions`: zero, but on the tape, so that this replica reports the
     /// same gradients (zeros) as the others and takes part in every collective.
-    static func replicaLoss(_ loss: any Loss, _ y: Tensor, _ predictions: Tensor, localRows: Int, globalRows: Int) throws -> Tensor {
+    ///
+    /// With sample weights, the default reduction is the weighted local loss times `localRows /
+    /// globalRows` (the same sum over the global batch's element count).
+    static func replicaLoss(_ loss: any Loss, _ y: Tensor, _ predictions: Tensor, sampleWeight: Tensor?, localRows: Int,
+                            globalRows: Int) throws -> Tensor {
         guard localRows > 0 else { return try predictions.sum() * 0.0 }
+        if let sampleWeight {
+            let value = try loss(y, predictions, sampleWeight: sampleWeight)
+            return loss.reduction == .sumOverBatchSize ? try value * (Double(localRows) / Double(globalRows)) : value
+        }
         switch loss.reduction {
         case .sumOverBatchSize:
             let losses = try loss.call(y, predictions)
@@ -144,26 +152,8 @@ extension Sequential {
 
     /// The model is built the same way on every replica before a loop in which some replica may have no
     /// rows (creating weights in a strategy's scope is a collective).
-    private func buildForReplicas(_ x: Tensor) throws {
+    func buildForReplicas(_ x: Tensor) throws {
         if builtInputShape == nil && x.rank >= 1 && x.shape[0] > 0 { _ = try self(x.slice(rows: 0..<1)) }
-    }
-
-    /// `evaluate` on this replica's part of every batch, the loss sums, sample counts and metric states
-    /// reduced across replicas at the end.
-    func replicaEvaluate(_ x: Tensor, _ y: Tensor, batchSize: Int, loss: any Loss, strategy: Strategy) throws -> [(String, Double)] {
-        try buildForReplicas(x)
-        let n = x.shape[0]
-        for m in metrics { m.reset() }
-        var lossSum = 0.0
-        for batch in 0..<Sequential.batchCount(n, batchSize) {
-            let rows = Sequential.shardRows(Sequential.batchRows(batch, n, batchSize), replicas: strategy.numReplicasInSync,
-                                            replica: strategy.replicaID)
-            guard !rows.isEmpty else { continue }
-            lossSum += try evaluateBatch(x, y, rows: rows, loss: loss)
-        }
-        let (sum, states) = try reduceAcrossReplicas(lossSum, strategy)
-        for m in metrics { m.reset() }
-        return replicaLogs(loss: n > 0 ? sum / Double(n) : 0, metricStates: states)
     }
 
     /// `predict` on this replica's part of every batch; the parts are all-gathered and put back in order,
@@ -171,9 +161,9 @@ extension Sequential {
     func replicaPredict(_ x: Tensor, batchSize: Int, strategy: Strategy) throws -> Tensor {
         try buildForReplicas(x)
         let n = x.shape[0], replicas = strategy.numReplicasInSync
-        let batches = Sequential.batchCount(n, batchSize)
+        let batches = Model.batchCount(n, batchSize)
         func part(_ batch: Int, _ replica: Int) -> Range<Int> {
-            Sequential.shardRows(Sequential.batchRows(batch, n, batchSize), replicas: replicas, replica: replica)
+            Model.shardRows(Model.batchRows(batch, n, batchSize), replicas: replicas, replica: replica)
         }
         var outputs: [Tensor] = []
         for batch in 0..<batches where !part(batch, strategy.replicaID).isEmpty {
@@ -186,7 +176,7 @@ extension Sequential {
         var bytes: [UInt8] = []
         if !outputs.isEmpty {
             let local = try Tensor.concat(outputs, axis: 0)
-            bytes = try Sequential.rawBytes(of: local)
+            bytes = try Model.rawBytes(of: local)
         }
         let parts = strategy.collectives.sync { strategy.communicator.allGather(bytes: bytes) }
         guard parts.reduce(0, { $0 + $1.count }) == n * rowBytes else {
@@ -202,7 +192,7 @@ extension Sequential {
                 cursor[r] += count
             }
         }
-        return try Sequential.tensor(fromBytes: joined, shape: [n] + rowShape, dtype: dtype)
+        return try Model.tensor(fromBytes: joined, shape: [n] + rowShape, dtype: dtype)
     }
 
     /// A tensor's elements as bytes, row-major.
