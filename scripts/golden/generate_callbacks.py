@@ -7,7 +7,11 @@ weights name the epoch they came from), stopping the series where the callback s
 The fixture holds the epochs that ran, `stopped_epoch`, `best_epoch`, and the weights after
 `on_train_end` (with restore_best_weights: the epoch whose weights were restored).
 
-Output: Tests/Fixtures/callbacks/early_stopping.json
+It also runs tf_keras' ReduceLROnPlateau over scripted monitored values with a real tf_keras SGD
+(the learning rate after each epoch, float32 as Keras keeps it) and CSVLogger over scripted logs (the
+exact file text, also when appending to an existing log).
+
+Output: Tests/Fixtures/callbacks/early_stopping.json, reduce_lr_on_plateau.json, csv_logger.json
 
 Usage:  /work/venv-tf/bin/python scripts/golden/generate_callbacks.py
 """
@@ -71,7 +75,82 @@ def run(monitor, values, options):
                 final_weight=float(model.weights[0][0]))
 
 
+PLATEAU_CASES = [
+    ("defaults_patience2", "val_loss", FALLING, dict(patience=2)),
+    ("patience0", "loss", FALLING, dict(monitor="loss", patience=0, factor=0.5)),
+    ("cooldown", "loss", FALLING, dict(monitor="loss", patience=1, factor=0.5, cooldown=2)),
+    ("min_lr", "loss", FALLING, dict(monitor="loss", patience=0, factor=0.1, min_lr=0.004)),
+    ("min_delta", "loss", FALLING, dict(monitor="loss", patience=1, factor=0.5, min_delta=0.05)),
+    ("auto_accuracy", "val_accuracy", RISING_ACC, dict(monitor="val_accuracy", patience=1, factor=0.2)),
+    ("max_mode", "loss", FALLING, dict(monitor="loss", patience=1, mode="max", factor=0.3)),
+]
+
+
+class LRModel:
+    def __init__(self, lr):
+        self.optimizer = tf_keras.optimizers.SGD(learning_rate=lr)
+        self.stop_training = False
+
+
+def run_plateau(monitor, values, options):
+    cb = tf_keras.callbacks.ReduceLROnPlateau(**options)
+    model = LRModel(0.1)
+    cb.set_model(model)
+    cb.on_train_begin()
+    rates = []
+    for epoch, value in enumerate(values):
+        cb.on_epoch_end(epoch, {monitor: value, "other": 1.0})
+        rates.append(float(tf_keras.backend.get_value(model.optimizer.learning_rate)))
+    return dict(initial_learning_rate=0.1, learning_rates=rates)
+
+
+CSV_LOGS = [
+    {"loss": 0.5, "accuracy": 0.30000001192092896},
+    {"loss": 1e-05, "accuracy": 0.75},
+    {"loss": float("nan"), "accuracy": 1.0},
+]
+CSV_VAL_LOGS = [
+    {"loss": 0.25, "accuracy": 0.5, "val_loss": 0.125, "val_accuracy": 0.5},
+    {"loss": 0.2, "accuracy": 0.6000000238418579, "val_loss": 0.1, "val_accuracy": 0.625},
+]
+
+
+def run_csv(logs, separator=",", append=False, existing=None):
+    import tempfile
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "log.csv")
+        if existing is not None:
+            with open(path, "w") as f:
+                f.write(existing)
+        cb = tf_keras.callbacks.CSVLogger(path, separator=separator, append=append)
+        cb.on_train_begin()
+        for epoch, entry in enumerate(logs):
+            cb.on_epoch_end(epoch, dict(entry))
+        cb.on_train_end()
+        with open(path, newline="") as f:
+            return f.read()
+
+
 def main():
+    plateau = []
+    for name, monitor, values, options in PLATEAU_CASES:
+        plateau.append(dict(name=name, monitor=monitor, values=values, options=options, **run_plateau(monitor, values, options)))
+    write_json(os.path.join(FIXTURES, "callbacks", "reduce_lr_on_plateau.json"),
+               dict(generator="scripts/golden/generate_callbacks.py", tf_keras=tf_keras.__version__, cases=plateau))
+    first = run_csv(CSV_VAL_LOGS)
+    csv_cases = [
+        dict(name="no_validation", logs=CSV_LOGS, separator=",", append=False, existing=None, text=run_csv(CSV_LOGS)),
+        dict(name="validation", logs=CSV_VAL_LOGS, separator=",", append=False, existing=None, text=first),
+        dict(name="semicolon", logs=CSV_VAL_LOGS, separator=";", append=False, existing=None,
+             text=run_csv(CSV_VAL_LOGS, separator=";")),
+        dict(name="append", logs=CSV_VAL_LOGS[1:], separator=",", append=True, existing=first,
+             text=run_csv(CSV_VAL_LOGS[1:], append=True, existing=first)),
+        dict(name="append_to_empty", logs=CSV_VAL_LOGS[:1], separator=",", append=True, existing="",
+             text=run_csv(CSV_VAL_LOGS[:1], append=True, existing="")),
+    ]
+    write_json(os.path.join(FIXTURES, "callbacks", "csv_logger.json"),
+               dict(generator="scripts/golden/generate_callbacks.py", tf_keras=tf_keras.__version__, cases=csv_cases),
+               allow_nonfinite=True)
     cases = []
     for name, monitor, values, options in CASES:
         cases.append(dict(name=name, monitor=monitor, values=values, options=options, **run(monitor, values, options)))

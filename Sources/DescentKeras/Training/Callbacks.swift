@@ -65,22 +65,35 @@ public final class History: Callback {
     public subscript(metric: String) -> [Double] { history[metric] ?? [] }
 }
 
-/// Runs closures at the hooks (Keras' `LambdaCallback`): the per-epoch hook.
+/// Runs closures at the hooks (Keras' `LambdaCallback`: `on_epoch_begin`, `on_epoch_end`,
+/// `on_train_begin`, `on_train_end`, `on_train_batch_begin`, `on_train_batch_end`).
 public final class LambdaCallback: Callback {
     private let epochEnd: ((Int, Logs, Model) throws -> Void)?
     private let epochBegin: ((Int, Model) throws -> Void)?
+    private let batchBegin: ((Int, Model) throws -> Void)?
     private let batchEnd: ((Int, Logs, Model) throws -> Void)?
+    private let trainBegin: ((Model) throws -> Void)?
+    private let trainEnd: ((Model) throws -> Void)?
 
     public init(onEpochBegin: ((Int, Model) throws -> Void)? = nil,
                 onEpochEnd: ((Int, Logs, Model) throws -> Void)? = nil,
-                onTrainBatchEnd: ((Int, Logs, Model) throws -> Void)? = nil) {
+                onTrainBatchBegin: ((Int, Model) throws -> Void)? = nil,
+                onTrainBatchEnd: ((Int, Logs, Model) throws -> Void)? = nil,
+                onTrainBegin: ((Model) throws -> Void)? = nil,
+                onTrainEnd: ((Model) throws -> Void)? = nil) {
         self.epochBegin = onEpochBegin
         self.epochEnd = onEpochEnd
+        self.batchBegin = onTrainBatchBegin
         self.batchEnd = onTrainBatchEnd
+        self.trainBegin = onTrainBegin
+        self.trainEnd = onTrainEnd
     }
 
+    public func onTrainBegin(model: Model) throws { try trainBegin?(model) }
+    public func onTrainEnd(model: Model) throws { try trainEnd?(model) }
     public func onEpochBegin(_ epoch: Int, model: Model) throws { try epochBegin?(epoch, model) }
     public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws { try epochEnd?(epoch, logs, model) }
+    public func onTrainBatchBegin(_ batch: Int, model: Model) throws { try batchBegin?(batch, model) }
     public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Model) throws { try batchEnd?(batch, logs, model) }
 }
 

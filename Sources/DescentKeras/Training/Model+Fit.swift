@@ -104,7 +104,7 @@ extension Model {
     ///     data (tf_keras' rule for arrays); when they run out, training stops after that epoch with
     ///     tf_keras' warning.
     ///   - validationSplit: the fraction of samples, taken from the end before shuffling, held out for
-    ///     validation (as Keras).
+    ///     validation (as Keras; their `sampleWeight`s weight the validation loss, as in Keras).
     ///   - validationData: explicit validation inputs and labels (wins over `validationSplit`).
     ///   - validationFreq: validate after every `validationFreq`-th epoch (Keras' `validation_freq`).
     ///   - shuffle: reshuffle the training samples for every pass, with a generator seeded by `seed`
@@ -161,6 +161,8 @@ extension Model {
         let allWeights = try Model.sampleWeights(a.sampleWeight, classWeight: a.classWeight, y: a.y, rows: a.x.shape[0], what: "fit")
         var trainX = a.x, trainY = a.y, trainWeights = allWeights
         var validation = a.validationData
+        // Keras weights the held-out samples' loss by their sample weights (class weights train only).
+        var validationWeights: Tensor?
         if let v = validation { try checkData(v.0, v.1, "fit validationData") }
         if validation == nil && a.validationSplit > 0 {
             let n = a.x.shape[0], split = Int(Double(n) * (1 - a.validationSplit))
@@ -171,6 +173,7 @@ extension Model {
             trainY = try a.y.slice(rows: 0..<split)
             trainWeights = try allWeights?.slice(rows: 0..<split)
             validation = (try a.x.slice(rows: split..<n), try a.y.slice(rows: split..<n))
+            if let sw = a.sampleWeight { validationWeights = try sw.slice(rows: split..<n) }
         }
         let n = trainX.shape[0]
         guard n > 0 else { throw TrainingError.invalidArgument("fit: no training samples") }
@@ -265,7 +268,7 @@ extension Model {
             var epochLogs = logs ?? Logs(uniqueKeysWithValues: replicated == nil ? currentLogs(loss: trainLoss.mean)
                                                 : replicaLogs(loss: trainLoss.mean, metricStates: replicaMetricStates))
             if let (vx, vy) = validation, (epoch + 1) % a.validationFreq == 0 {
-                let scores = try evaluateInScope(vx, vy, batchSize: a.batchSize, sampleWeight: nil, verbose: .silent,
+                let scores = try evaluateInScope(vx, vy, batchSize: a.batchSize, sampleWeight: validationWeights, verbose: .silent,
                                                  callbacks: all, output: nil, replicated: replicated)
                 for (k, v) in scores { epochLogs["val_" + k] = v }
             }
