@@ -216,6 +216,16 @@ private func replay(_ fixture: JSONObject, _ metric: any TrainingMetric, toleran
         #expect(throws: KerasError.self) { try multi.update(yTrue: try Tensor.zeros(shape: [2, 1]), yPred: scores) }
         #expect(multi.stateValues == multiBefore)
 
+        // Built ahead of the first batch: the full state at once; a different count is refused.
+        let ahead = try AUC(multiLabel: true, labelWeights: [1, 2, 3])
+        #expect(throws: KerasError.self) { try ahead.build(labelCount: 2) }
+        try ahead.build(labelCount: 3)
+        #expect(ahead.stateValues.count == 4 * 200 * 3 && ahead.labelCount == 3)
+        try ahead.build(labelCount: 3)
+        #expect(throws: KerasError.self) { try ahead.build(labelCount: 4) }
+        #expect(throws: KerasError.self) { try AUC().build(labelCount: 2) }
+        try AUC().build(labelCount: 1)
+
         let weighted = try AUC(labelWeights: [1, 2])
         #expect(throws: KerasError.self) { try weighted.update(yTrue: labels, yPred: scores) }
         #expect(throws: KerasError.self) { try weighted.update(yTrue: Tensor([1, 0] as [Float]), yPred: Tensor([0.3, 0.6] as [Float])) }
@@ -292,6 +302,16 @@ private func replay(_ fixture: JSONObject, _ metric: any TrainingMetric, toleran
         #expect(uneven.resultValues == [Double(Float(2) / 3), Double(Float(1) / 3), Double(Float(1) / 3)])
         recall.reset()
         #expect(recall.stateValues == [0, 0, 0, 0, 0, 0])
+        // float64 state and arithmetic.
+        let double = try Precision(dtype: .float64)
+        try double.update(yTrue: Tensor([1, 1, 0] as [Float]), yPred: Tensor([0.9, 0.6, 0.7] as [Float]))
+        #expect(double.result().dtype == .float64 && double.resultValues == [2.0 / 3])
+        let auc32 = try AUC(), auc64 = try AUC(dtype: .float64)
+        for m in [auc32, auc64] {
+            try m.update(yTrue: Tensor([1, 0, 1, 0, 1] as [Float]), yPred: Tensor([0.8, 0.3, 0.4, 0.5, 0.9] as [Float]))
+        }
+        #expect(auc64.result().dtype == .float64 && abs(auc64.resultValue() - auc32.resultValue()) < 1e-6)
+        #expect(abs(auc64.resultValue() - 5.0 / 6) < 1e-12)
     }
 
     @Test func meanWrapperStateMatchesItsResult() throws {

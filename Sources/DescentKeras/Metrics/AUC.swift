@@ -237,6 +237,31 @@ public final class AUC: TrainingMetric {
         accumulate(&falseNegatives, b.fn, math: math)
     }
 
+    /// Gives a multi-label metric its number of labels before its first batch (Keras' `_build` from the
+    /// predictions' shape), so that its ``stateValues`` have their full length from the start (as replicas
+    /// that sum states need, even one that has not seen a batch yet). Nothing changes when the metric
+    /// already has that number of labels.
+    /// - Throws: ``KerasError/invalidArgument(field:message:)`` naming `labelCount` when the metric is not
+    ///   multi-label and `labelCount` is not 1, when it is below 1, or when the metric already has another
+    ///   number of labels.
+    public func build(labelCount labels: Int) throws {
+        if let labelCount {
+            guard labelCount == labels else {
+                throw KerasError.invalidArgument(
+                    field: "labelCount", message: "\(name): the metric has \(labelCount) labels, got \(labels)")
+            }
+            return
+        }
+        guard labels >= 1 else {
+            throw KerasError.invalidArgument(field: "labelCount", message: "\(name): must be at least 1, got \(labels)")
+        }
+        if let labelWeights, labelWeights.count != labels {
+            throw KerasError.invalidArgument(
+                field: "labelCount", message: "\(name): the metric has \(labelWeights.count) label weights, got \(labels) labels")
+        }
+        build(labels)
+    }
+
     private func build(_ labels: Int) {
         labelCount = labels
         truePositives = Array(repeating: 0, count: numThresholds * labels)
