@@ -11,7 +11,8 @@ public protocol Metric: AnyObject {
     var name: String { get }
     /// The dtype of the state and the result (Keras' default `float32`).
     var dtype: DType { get }
-    /// The current value (Keras' `result()`): a scalar of ``dtype``.
+    /// The current value (Keras' `result()`): a scalar of ``dtype`` (for a ``Precision`` or ``Recall``
+    /// with several thresholds, one value per threshold).
     func result() -> Tensor
     /// Clears the accumulated state (Keras' `reset_state()`).
     func reset()
@@ -284,11 +285,13 @@ public enum Metrics {
         ("binary_accuracy", { try binaryAccuracy($0, $1) }),
         ("categorical_accuracy", { try categoricalAccuracy($0, $1) }),
         ("sparse_categorical_accuracy", { try sparseCategoricalAccuracy($0, $1) }),
+        ("top_k_categorical_accuracy", { try topKCategoricalAccuracy($0, $1) }),
+        ("sparse_top_k_categorical_accuracy", { try sparseTopKCategoricalAccuracy($0, $1) }),
     ]
 
     /// The classes by Keras name; each factory accepts exactly the keys its `config` writes
-    /// (`name`, `dtype`, and `threshold` for `BinaryAccuracy`).
-    private static let classes: [(String, @Sendable (JSONObject) throws -> MeanMetricWrapper)] = [
+    /// (`name`, `dtype`, and `threshold` for `BinaryAccuracy`; see the confusion metrics' factories).
+    private static let classes: [(String, @Sendable (JSONObject) throws -> any TrainingMetric)] = [
         ("Accuracy", { c in
             try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype"], kind: "Accuracy")
             return try Accuracy(name: try name(c) ?? "accuracy", dtype: try dtype(c))
@@ -306,31 +309,102 @@ public enum Metrics {
             try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype"], kind: "SparseCategoricalAccuracy")
             return try SparseCategoricalAccuracy(name: try name(c) ?? "sparse_categorical_accuracy", dtype: try dtype(c))
         }),
+        ("TopKCategoricalAccuracy", { c in
+            try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype", "k"], kind: "TopKCategoricalAccuracy")
+            return try TopKCategoricalAccuracy(k: try readOptionalInt(c, "k", kind: "TopKCategoricalAccuracy") ?? 5,
+                                               name: try name(c) ?? "top_k_categorical_accuracy", dtype: try dtype(c))
+        }),
+        ("SparseTopKCategoricalAccuracy", { c in
+            try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype", "k"], kind: "SparseTopKCategoricalAccuracy")
+            return try SparseTopKCategoricalAccuracy(k: try readOptionalInt(c, "k", kind: "SparseTopKCategoricalAccuracy") ?? 5,
+                                                     name: try name(c) ?? "sparse_top_k_categorical_accuracy", dtype: try dtype(c))
+        }),
+        ("Precision", { c in
+            let (t, scalar, topK, classId) = try readThresholdMetricConfig(c, kind: "Precision")
+            let n = try name(c) ?? "precision", d = try dtype(c)
+            if scalar, let t { return try Precision(threshold: t[0], topK: topK, classId: classId, name: n, dtype: d) }
+            return try Precision(thresholds: t, topK: topK, classId: classId, name: n, dtype: d)
+        }),
+        ("Recall", { c in
+            let (t, scalar, topK, classId) = try readThresholdMetricConfig(c, kind: "Recall")
+            let n = try name(c) ?? "recall", d = try dtype(c)
+            if scalar, let t { return try Recall(threshold: t[0], topK: topK, classId: classId, name: n, dtype: d) }
+            return try Recall(thresholds: t, topK: topK, classId: classId, name: n, dtype: d)
+        }),
+        ("AUC", { c in try aucFromConfig(c) }),
     ]
 
+    /// Keras 3's snake-case names of classes (`keras.metrics.get("auc")`); tf_keras 2.21 accepts only the
+    /// class names for these. Each gives the default instance.
+    private static let classAliases: [(String, String)] = [("auc", "AUC"), ("precision", "Precision"), ("recall", "Recall")]
+
+    /// An AUC from its config (`thresholds` overrides `num_thresholds`, as in Keras; `label_weights` a list
+    /// or NumPy's `{"class_name": "__numpy__", "config": {"value": [...]}}`).
+    private static func aucFromConfig(_ c: JSONObject) throws -> AUC {
+        let kind = "AUC"
+        try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype", "num_thresholds", "curve", "summation_method", "multi_label",
+                                                       "num_labels", "label_weights", "from_logits", "thresholds"], kind: kind)
+        var curve = AUC.Curve.roc, method = AUC.SummationMethod.interpolation
+        if let s = try readString(c, "curve", kind: kind) {
+            guard let v = AUC.Curve(kerasName: s) else {
+                throw KerasError.invalidConfig(kind: kind, message: "curve must be one of ROC, PR, PR_GAIN, got '\(s)'")
+            }
+            curve = v
+        }
+        if let s = try readString(c, "summation_method", kind: kind) {
+            guard let v = AUC.SummationMethod(kerasName: s) else {
+                throw KerasError.invalidConfig(kind: kind, message: "summation_method must be one of interpolation, majoring, minoring, got '\(s)'")
+            }
+            method = v
+        }
+        var labelWeights: [Double]?
+        if var v = c["label_weights"], !v.isNull {
+            if let o = v.objectValue, o["class_name"]?.stringValue == "__numpy__", let value = o["config"]?.objectValue?["value"] { v = value }
+            guard let list = v.arrayValue, let weights = Optional(list.compactMap(\.doubleValue)), weights.count == list.count else {
+                throw KerasError.invalidConfig(kind: kind, message: "label_weights must be null or a list of numbers, got \(v.typeName)")
+            }
+            labelWeights = weights
+        }
+        return try AUC(numThresholds: try readOptionalInt(c, "num_thresholds", kind: kind) ?? 200, curve: curve,
+                       summationMethod: method, thresholds: try readThresholds(c, kind: kind).values,
+                       multiLabel: try readBool(c, "multi_label", kind: kind) ?? false,
+                       numLabels: try readOptionalInt(c, "num_labels", kind: kind), labelWeights: labelWeights,
+                       fromLogits: try readBool(c, "from_logits", kind: kind) ?? false,
+                       name: try name(c) ?? "auc", dtype: try dtype(c))
+    }
+
     /// Every name ``get(_:)`` accepts.
-    public static var knownNames: [String] { functions.map(\.0) + classes.map(\.0) }
+    public static var knownNames: [String] { functions.map(\.0) + classAliases.map(\.0) + classes.map(\.0) }
 
     /// A metric by Keras name (`tf.keras.metrics.get`, then `compile`'s wrapping of functions).
     ///
     /// Function names (`"accuracy"`, `"acc"`, `"binary_accuracy"`, `"categorical_accuracy"`,
-    /// `"sparse_categorical_accuracy"`) give a ``MeanMetricWrapper`` of that function named by the string;
-    /// class names (`"Accuracy"`, `"BinaryAccuracy"`, `"CategoricalAccuracy"`, `"SparseCategoricalAccuracy"`)
-    /// give the default instance. Note that `"binary_accuracy"` is Keras' function, which averages over the
-    /// last axis per sample, while `BinaryAccuracy` averages over every element (the same mean without
-    /// weights, up to rounding).
+    /// `"sparse_categorical_accuracy"`, `"top_k_categorical_accuracy"`, `"sparse_top_k_categorical_accuracy"`
+    /// (k = 5)) give a ``MeanMetricWrapper`` of that function named by the string; class names
+    /// (`"Accuracy"`, `"BinaryAccuracy"`, `"CategoricalAccuracy"`, `"SparseCategoricalAccuracy"`,
+    /// `"TopKCategoricalAccuracy"`, `"SparseTopKCategoricalAccuracy"`, `"Precision"`, `"Recall"`, `"AUC"`)
+    /// give the default instance, and so do Keras 3's `"auc"`, `"precision"`, `"recall"`. Note that
+    /// `"binary_accuracy"` is Keras' function, which averages over the last axis per sample, while
+    /// `BinaryAccuracy` averages over every element (the same mean without weights, up to rounding).
     ///
     /// `Model.compile(metrics=["accuracy"])` picks binary, sparse or categorical accuracy from the shapes:
     /// that is ``compiled(_:yTrueShape:yPredShape:)``.
     /// - Throws: ``KerasError/unknownIdentifier(kind:name:known:)`` for any other name.
-    public static func get(_ identifier: String) throws -> MeanMetricWrapper {
+    public static func get(_ identifier: String) throws -> any TrainingMetric {
         if let f = functions.first(where: { $0.0 == identifier })?.1 {
             let m = try MeanMetricWrapper(name: identifier, f)
             m.kerasFunctionName = ["acc", "accuracy"].contains(identifier) ? "accuracy" : identifier
             return m
         }
-        if let make = classes.first(where: { $0.0 == identifier })?.1 { return try make([:]) }
+        let className = classAliases.first(where: { $0.0 == identifier })?.1 ?? identifier
+        if let make = classes.first(where: { $0.0 == className })?.1 { return try make([:]) }
         throw KerasError.unknownIdentifier(kind: "metric function", name: identifier, known: knownNames)
+    }
+
+    /// ``get(_:)`` where the caller needs one class (`let m: MeanMetricWrapper = try Metrics.get(name)`).
+    /// - Throws: also ``KerasError/invalidArgument(field:message:)`` when the metric is not an `M`.
+    public static func get<M: Metric>(_ identifier: String) throws -> M {
+        try typed(get(identifier) as any TrainingMetric, identifier)
     }
 
     /// The metric `Model.compile(metrics=[identifier])` builds for an output (Keras'
@@ -340,8 +414,8 @@ public enum Metrics {
     /// is 1; else sparse categorical accuracy when `yTrue` has a lower rank than `yPred`, or `yTrue`'s last
     /// dimension is 1 and `yPred`'s is not; else categorical accuracy. The metric keeps the name as given.
     /// Other identifiers are looked up with ``get(_:)``.
-    public static func compiled(_ identifier: String, yTrueShape: [Int], yPredShape: [Int]) throws -> MeanMetricWrapper {
-        guard ["accuracy", "acc"].contains(identifier.lowercased()) else { return try get(identifier) }
+    public static func compiled(_ identifier: String, yTrueShape: [Int], yPredShape: [Int]) throws -> any TrainingMetric {
+        guard ["accuracy", "acc"].contains(identifier.lowercased()) else { return try get(identifier) as any TrainingMetric }
         let isBinary = yPredShape.last == 1
         let isSparse = yTrueShape.count < yPredShape.count || (yTrueShape.last == 1 && yPredShape.last != 1)
         let m: MeanMetricWrapper
@@ -358,19 +432,39 @@ public enum Metrics {
         return m
     }
 
+    /// ``compiled(_:yTrueShape:yPredShape:)`` where the caller needs one class.
+    /// - Throws: also ``KerasError/invalidArgument(field:message:)`` when the metric is not an `M`.
+    public static func compiled<M: Metric>(_ identifier: String, yTrueShape: [Int], yPredShape: [Int]) throws -> M {
+        try typed(compiled(identifier, yTrueShape: yTrueShape, yPredShape: yPredShape) as any TrainingMetric, identifier)
+    }
+
     /// A metric from Keras' serialized form (`{"class_name": "BinaryAccuracy", "config": {...}}`) or a name.
     ///
     /// Read as strictly as an optimizer (the same wrapper rule, `Optimizer.readWrapper`): no other
     /// wrapper key, `config` present and an object, every config key one the class writes, each of its
     /// type (a present field of the wrong type is an error, never the default), numbers within float32.
     /// - Throws: ``KerasError`` for an unknown class or an invalid wrapper or config.
-    public static func deserialize(_ value: JSONValue) throws -> MeanMetricWrapper {
-        if let name = value.stringValue { return try get(name) }
+    public static func deserialize(_ value: JSONValue) throws -> any TrainingMetric {
+        if let name = value.stringValue { return try get(name) as any TrainingMetric }
         let (className, config) = try KerasConfig.readWrapper(value, kind: "metric")
         guard let make = classes.first(where: { $0.0 == className })?.1 else {
             throw KerasError.unknownIdentifier(kind: "metric class", name: className, known: classes.map(\.0))
         }
         return try make(config)
+    }
+
+    /// ``deserialize(_:)`` where the caller needs one class.
+    /// - Throws: also ``KerasError/invalidArgument(field:message:)`` when the metric is not an `M`.
+    public static func deserialize<M: Metric>(_ value: JSONValue) throws -> M {
+        try typed(deserialize(value) as any TrainingMetric, value.stringValue ?? value.objectValue?["class_name"]?.stringValue ?? "metric")
+    }
+
+    private static func typed<M: Metric>(_ metric: any TrainingMetric, _ identifier: String) throws -> M {
+        guard let m = metric as? M else {
+            throw KerasError.invalidArgument(
+                field: "metric", message: "'\(identifier)' is a \(type(of: metric).kerasClassName), where a \(M.kerasClassName) is needed")
+        }
+        return m
     }
 
     private static func name(_ c: JSONObject) throws -> String? {

@@ -229,7 +229,7 @@ extension Sequential {
                 if let o = m.objectValue, o["class_name"]?.stringValue == "MeanMetricWrapper", let c = o["config"]?.objectValue {
                     try KerasConfig.rejectUnknownKeys(c, allowed: ["name", "dtype", "fn"], kind: "MeanMetricWrapper")
                     guard let fn = c["fn"]?.stringValue else { throw KerasError.invalidConfig(kind: "MeanMetricWrapper", message: "needs fn") }
-                    let metric = try Metrics.get(fn)
+                    let metric: MeanMetricWrapper = try Metrics.get(fn)
                     let wrapped = try MeanMetricWrapper(name: c["name"]?.stringValue ?? fn, metric.function)
                     wrapped.kerasFunctionName = fn
                     slots.append(.metric(wrapped))
