@@ -119,3 +119,27 @@ import Testing
         #expect(resumed.getWeights().map(\.doubles) == uninterrupted.getWeights().map(\.doubles))
     }
 }
+
+/// Confusion metrics compiled by name run through `fit` and `evaluate` (their state, not a mean).
+@Suite struct CompiledConfusionMetricTests {
+    @Test func aucPrecisionRecallInFitAndEvaluate() throws {
+        var g = SeededGenerator(seed: 21)
+        let x = try Tensor.randomNormal(shape: [40, 3], using: &g)
+        let labels = try x.withUnsafeBufferPointer(as: Float.self) { p in (0..<40).map { Float(p[$0 * 3] + 0.3 * p[$0 * 3 + 1] > 0 ? 1 : 0) } }
+        let y = try Tensor(shape: [40, 1], scalars: labels)
+        let model = try Sequential([Dense(1, activation: .sigmoid, kernelInitializer: .glorotUniform(seed: 2))], inputShape: [3])
+        // A zero learning rate: the predictions do not change, so the epoch's metrics are those of the data.
+        try model.compile(optimizer: try SGD(learningRate: 0), loss: "binary_crossentropy", metrics: ["accuracy", "auc", "precision", "recall"])
+        #expect(model.metricsNames == ["loss", "accuracy", "auc", "precision", "recall"])
+        let history = try model.fit(x, y, batchSize: 8, epochs: 1, verbose: .silent, shuffle: false)
+        let predictions = try model.predict(x)
+        let auc = try AUC(), precision = try Precision(), recall = try Recall()
+        for m in [auc, precision, recall] as [any TrainingMetric] { try m.update(yTrue: y, yPred: predictions) }
+        #expect(abs(history["auc"][0] - auc.resultValue()) < 1e-6)
+        #expect(abs(history["precision"][0] - precision.resultValue()) < 1e-6)
+        #expect(abs(history["recall"][0] - recall.resultValue()) < 1e-6)
+        let scores = try model.evaluate(x, y, batchSize: 16, verbose: .silent)
+        #expect(abs(scores["auc"]! - auc.resultValue()) < 1e-6)
+        #expect(auc.resultValue() > 0.1 && auc.resultValue() < 0.9)  // not a degenerate case
+    }
+}

@@ -17,7 +17,7 @@ import DescentTensor
 /// ``MeanMetricWrapper`` (state `[total, count]`), ``Precision`` (`[truePositives..., falsePositives...]`),
 /// ``Recall`` (`[truePositives..., falseNegatives...]`) and ``AUC`` (`[truePositives..., trueNegatives...,
 /// falsePositives..., falseNegatives...]`) conform.
-public protocol TrainingMetric: Metric {
+public protocol TrainingMetric: Metric, MetricIdentifier {
     /// Accumulates one batch (Keras' `update_state(y_true, y_pred, sample_weight)`).
     /// - Throws: an error naming the metric and the argument when the shapes do not fit together, or a
     ///   prediction does not fit the metric's configuration (`topK`, `classId`, the labels of a

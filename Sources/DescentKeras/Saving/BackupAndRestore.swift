@@ -26,7 +26,7 @@ struct FitResumePoint {
     var lossSum: Double
     var seen: Int
     /// Each metric's `total` and `count`.
-    var metrics: [(Double, Double)]
+    var metrics: [[Double]]
     /// The batch stream at the start of `epoch` (``BatchStream``; with `stepsPerEpoch` an epoch may start
     /// inside a pass): the batches of the current pass already taken, and the passes finished.
     var streamOffset = 0
@@ -99,7 +99,7 @@ public final class BackupAndRestore: Callback {
     /// from the metrics).
     func batchEnded(model: Model, callbacks: [Callback], epoch: Int, step: Int, steps: Int,
                     epochStart: (generator: SeededGenerator, offset: Int, passes: Int),
-                    lossSum: Double, seen: Int, metricStates: [(Double, Double)]? = nil) throws {
+                    lossSum: Double, seen: Int, metricStates: [[Double]]? = nil) throws {
         guard case .steps(let n) = saveFreq, (epoch * steps + step) % n == 0, step < steps else { return }
         try save(model: model, callbacks: callbacks, epoch: epoch, step: step, stream: epochStart, lossSum: lossSum, seen: seen,
                  metricStates: metricStates)
@@ -126,7 +126,7 @@ public final class BackupAndRestore: Callback {
     /// replica), the shared state, and every replica's generators (`replica_random`, in rank order).
     private func save(model: Model, callbacks: [Callback], epoch: Int, step: Int,
                       stream: (generator: SeededGenerator, offset: Int, passes: Int),
-                      lossSum: Double, seen: Int, metricStates: [(Double, Double)]? = nil) throws {
+                      lossSum: Double, seen: Int, metricStates: [[Double]]? = nil) throws {
         let shuffle = stream.generator
         guard let optimizer = model.optimizer else { return }
         let strategy = model.distributionStrategy
@@ -154,9 +154,9 @@ public final class BackupAndRestore: Callback {
         if stream.offset != 0 || stream.passes != 0 { state["stream"] = .array([.int(stream.offset), .int(stream.passes)]) }
         state["seen"] = .int(seen)
         if let metricStates {
-            state["metrics"] = .array(metricStates.map { .array([.double($0.0), .double($0.1)]) })
+            state["metrics"] = .array(metricStates.map { .array($0.map { .double($0) }) })
         } else {
-            state["metrics"] = .array(try model.metrics.map { m in .array([.double(try m.total.item()), .double(try m.count.item())]) })
+            state["metrics"] = .array(model.metrics.map { m in .array(m.stateValues.map { .double($0) }) })
         }
         if let replicaRandom { state["replica_random"] = .array(replicaRandom) }
         state["learning_rate"] = optimizer.learningRate.numericValue.map { .double($0) } ?? .null
@@ -236,12 +236,20 @@ public final class BackupAndRestore: Callback {
             dropouts.append((d, try words(savedDropout[String(i)], "dropout[\(i)]")))
         }
         guard savedDropout.keys.count == dropouts.count else { throw bad("was made for a model with \(savedDropout.keys.count) Dropout layers") }
-        let metricStates = try (state["metrics"]?.arrayValue ?? []).map { v -> (Double, Double) in
-            guard let pair = v.arrayValue, pair.count == 2, let t = pair[0].doubleValue, let c = pair[1].doubleValue else { throw bad("metrics is malformed") }
-            return (t, c)
+        let metricStates = try (state["metrics"]?.arrayValue ?? []).map { v -> [Double] in
+            guard let items = v.arrayValue, items.count < 1 << 24 else { throw bad("metrics is malformed") }
+            return try items.map { item in
+                guard let d = item.doubleValue else { throw bad("metrics is malformed") }
+                return d
+            }
         }
         guard metricStates.count == model.metrics.count || step == 0 else {
             throw bad("was made with \(metricStates.count) metrics, the model has \(model.metrics.count)")
+        }
+        if step > 0 {
+            for (saved, m) in zip(metricStates, model.metrics) where saved.count != m.stateValues.count {
+                throw bad("metric '\(m.name)' has a state of \(m.stateValues.count) numbers, the backup's has \(saved.count)")
+            }
         }
         // Callback states, matched by position and class.
         var restores: [(any BackupStateCallback, JSONObject, [Tensor])] = []

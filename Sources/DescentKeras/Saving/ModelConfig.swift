@@ -151,7 +151,7 @@ extension Sequential {
                 if case .name(let n) = slot { return .string(n) }
                 return .null
             }
-            if let fn = m.kerasFunctionName, type(of: m) == MeanMetricWrapper.self {
+            if let wrapper = m as? MeanMetricWrapper, let fn = wrapper.kerasFunctionName, type(of: wrapper) == MeanMetricWrapper.self {
                 switch format {
                 case .tfKeras:
                     return .object(["class_name": "MeanMetricWrapper",

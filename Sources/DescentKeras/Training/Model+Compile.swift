@@ -45,7 +45,7 @@ public protocol MetricIdentifier {
     var metricSlot: MetricSlot { get }
 }
 
-extension MeanMetricWrapper: MetricIdentifier {
+extension TrainingMetric {
     /// The metric itself.
     public var metricSlot: MetricSlot { .metric(self) }
 }
@@ -58,13 +58,13 @@ extension String: MetricIdentifier {
 
 /// One of `compile`'s metrics: a metric object, or a Keras name waiting for the first batch's shapes.
 public enum MetricSlot {
-    case metric(MeanMetricWrapper)
+    case metric(any TrainingMetric)
     case name(String)
 }
 
 extension Model {
     /// Sets the optimizer, loss and metrics for `fit` and `evaluate` (Keras' `compile`).
-    public func compile(optimizer: Optimizer, loss: any Loss, metrics: [MeanMetricWrapper] = []) {
+    public func compile(optimizer: Optimizer, loss: any Loss, metrics: [any TrainingMetric] = []) {
         setCompiled(optimizer: optimizer, loss: loss, slots: metrics.map { .metric($0) })
     }
 
@@ -176,7 +176,7 @@ extension Model {
     }
 
     func currentLogs(loss: Double) -> [(String, Double)] {
-        [("loss", loss)] + metrics.map { ($0.name, (try? $0.result().item()) ?? .nan) }
+        [("loss", loss)] + metrics.map { ($0.name, $0.resultValue()) }
     }
 
     /// Logs in ``metricsNames`` order, then any other key in sorted order (for the progress bar).

@@ -108,31 +108,31 @@ extension Model {
         }
     }
 
-    /// Each metric's `(total, count)` on this replica, after its loss: `[loss, total₀, count₀, ...]`.
+    /// Every metric's state on this replica (``TrainingMetric/stateValues``), after its loss:
+    /// `[loss, state₀..., state₁..., ...]`.
     private func replicaState(_ loss: Double) throws -> [Double] {
-        var values = [loss]
-        values.reserveCapacity(1 + 2 * metrics.count)
-        for m in metrics {
-            values.append(try m.total.item())
-            values.append(try m.count.item())
-        }
-        return values
+        [loss] + metrics.flatMap(\.stateValues)
     }
 
     /// The step's loss summed over replicas (the global batch's loss) and every metric's `(total,
     /// count)` summed over replicas (in rank order: the same numbers on every replica).
-    func reduceAcrossReplicas(_ replicaLoss: Double, _ strategy: Strategy) throws -> (batchLoss: Double, metrics: [(Double, Double)]) {
+    func reduceAcrossReplicas(_ replicaLoss: Double, _ strategy: Strategy) throws -> (batchLoss: Double, metrics: [[Double]]) {
         let sums = strategy.reduce(.sum, try replicaState(replicaLoss))
-        return (sums[0], (0..<metrics.count).map { (sums[1 + 2 * $0], sums[2 + 2 * $0]) })
+        var states: [[Double]] = []
+        var offset = 1
+        for m in metrics {
+            let count = m.stateValues.count
+            states.append(Array(sums[offset..<(offset + count)]))
+            offset += count
+        }
+        return (sums[0], states)
     }
 
-    /// The logs from reduced metric states: `total / count` as ``Mean/result()`` computes it (in the
-    /// metric's dtype), 0 for no samples.
-    func replicaLogs(loss: Double, metricStates: [(Double, Double)]) -> [(String, Double)] {
+    /// The logs from reduced metric states (``TrainingMetric/resultValue(forState:)``, in the metric's
+    /// dtype: `total / count` for a mean, 0 for no samples).
+    func replicaLogs(loss: Double, metricStates: [[Double]]) -> [(String, Double)] {
         [("loss", loss)] + zip(metrics, metricStates).map { m, state in
-            let (total, count) = state
-            let value = count == 0 ? 0 : m.dtype == .float32 ? Double(Float(total) / Float(count)) : total / count
-            return (m.name, value)
+            (m.name, (try? m.resultValue(forState: state)) ?? .nan)
         }
     }
 

@@ -214,16 +214,16 @@ extension Model {
             let epochStart = stream.position
             for m in metrics { m.reset() }
             trainLoss.reset()
-            replicaMetricStates = metrics.map { _ in (0.0, 0.0) }
+            replicaMetricStates = metrics.map { $0.stateValues.map { _ in 0 } }
             var firstStep = 0
             if let point = resume, point.step > 0 {
                 // Resuming inside this epoch: its first `step` batches ran before the backup.
                 firstStep = Swift.min(point.step, steps)
                 for _ in 0..<firstStep { _ = stream.next(passLimit: passLimit) }
                 trainLoss = LossTracker(sum: point.lossSum, seen: point.seen)
-                for (m, (total, count)) in zip(metrics, point.metrics) {
+                for (m, state) in zip(metrics, point.metrics) {
                     // With several replicas the backup holds the sums over replicas: the chief carries them.
-                    if chief { m.restoreState(total: total, count: count) } else { m.restoreState(total: 0, count: 0) }
+                    try m.restoreState(chief ? state : state.map { _ in 0 })
                 }
                 if replicated != nil { replicaMetricStates = point.metrics }
                 if let lr = point.learningRate, let optimizer { optimizer.learningRate = .number(lr) }

@@ -105,7 +105,7 @@ open class Model: Layer {
     public internal(set) var loss: (any Loss)?
     /// The metrics set by `compile` (those given by name, such as `"accuracy"`, appear once the first
     /// batch's shapes resolved them).
-    public internal(set) var metrics: [MeanMetricWrapper] = []
+    public internal(set) var metrics: [any TrainingMetric] = []
     /// Set by a callback to end `fit` (Keras' `stop_training`): set in `onTrainBatchEnd` (TerminateOnNaN)
     /// it ends the epoch after that batch, then `fit` runs validation and `onEpochEnd` and stops; set in
     /// `onEpochEnd` (EarlyStopping) it stops after the current epoch.
@@ -116,9 +116,9 @@ open class Model: Layer {
     /// The running loss of the current `fit` epoch (``trainStep(_:)``'s default) and of `evaluate`.
     var trainLoss = LossTracker()
     var testLoss = LossTracker()
-    /// With several replicas: every metric's `(total, count)` summed over replicas after the last
-    /// training step (what the logs show and a backup keeps).
-    var replicaMetricStates: [(Double, Double)] = []
+    /// With several replicas: every metric's state summed over replicas after the last training step
+    /// (what the logs show and a backup keeps).
+    var replicaMetricStates: [[Double]] = []
     /// The layers found by reflection, once the model is built.
     private var discoveredLayers: [Layer]?
 
