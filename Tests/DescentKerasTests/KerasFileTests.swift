@@ -210,12 +210,12 @@ enum KerasFileFixtures {
 
     @Test func unknownLayerClassIsNamed() throws {
         let root = HDF5Group()
-        root.setAttribute("model_config", .string(#"{"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4]}}, {"class_name": "Conv2D", "config": {"name": "c"}}]}}"#))
+        root.setAttribute("model_config", .string(#"{"class_name": "Sequential", "config": {"name": "s", "layers": [{"class_name": "InputLayer", "config": {"batch_input_shape": [null, 4]}}, {"class_name": "Conv3D", "config": {"name": "c"}}]}}"#))
         let path = F.temporary("unknown-layer.h5")
         try root.write(to: path)
         let error = #expect(throws: ModelFileError.self) { try loadModel(fromFile: path) }
         #expect(error?.description.contains("model_config.config.layers[1]") == true, "\(String(describing: error))")
-        #expect(error?.description.contains("unknown layer class 'Conv2D'") == true)
+        #expect(error?.description.contains("unknown layer class 'Conv3D'") == true)
     }
 
     /// Every truncation of both formats throws; byte flips throw or load, and never crash (a flip in an

@@ -23,6 +23,12 @@ public enum KerasLayers {
         "Embedding": { try Embedding.fromKerasConfig($0) },
         "Dropout": { try Dropout.fromKerasConfig($0) },
         "Flatten": { try Flatten.fromKerasConfig($0) },
+        "Conv1D": { try Conv1D.fromKerasConfig($0) },
+        "Conv2D": { try Conv2D.fromKerasConfig($0) },
+        "MaxPooling2D": { try MaxPooling2D.fromKerasConfig($0) },
+        "AveragePooling2D": { try AveragePooling2D.fromKerasConfig($0) },
+        "GlobalAveragePooling1D": { try GlobalAveragePooling1D.fromKerasConfig($0) },
+        "GlobalAveragePooling2D": { try GlobalAveragePooling2D.fromKerasConfig($0) },
     ])
 
     /// Registers (or replaces) the builder for `className`.
