@@ -23,6 +23,12 @@ public enum KerasLayers {
         "Embedding": { try Embedding.fromKerasConfig($0) },
         "Dropout": { try Dropout.fromKerasConfig($0) },
         "Flatten": { try Flatten.fromKerasConfig($0) },
+        "Activation": { try ActivationLayer.fromKerasConfig($0) },
+        "Softmax": { try Softmax.fromKerasConfig($0) },
+        "ReLU": { try ReLU.fromKerasConfig($0) },
+        "Reshape": { try Reshape.fromKerasConfig($0) },
+        "BatchNormalization": { try BatchNormalization.fromKerasConfig($0) },
+        "LayerNormalization": { try LayerNormalization.fromKerasConfig($0) },
     ])
 
     /// Registers (or replaces) the builder for `className`.
