@@ -19,13 +19,20 @@ struct NormalizationLayout: Sendable {
     var rows: Int { outer * inner }
 }
 
-/// Runs `body(block, outerRange)` for consecutive blocks of outer indices, in parallel; a block holds
-/// about 32768 elements. Returns the number of blocks. The blocks do not depend on the thread count.
+/// How the outer indices are split into blocks: about 32768 elements per block, at most 64 blocks (so
+/// that per-block partial sums stay small), from the shape alone, so sums do not depend on the thread count.
+@inline(__always)
+func outerBlocks(_ layout: NormalizationLayout) -> (perBlock: Int, count: Int) {
+    let rowSize = Swift.max(1, layout.channels * layout.inner)
+    let perBlock = Swift.max(Swift.max(1, (1 << 15) / rowSize), (layout.outer + 63) / 64)
+    return (perBlock, Swift.max(1, (layout.outer + perBlock - 1) / perBlock))
+}
+
+/// Runs `body(block, outerRange)` for the blocks of ``outerBlocks(_:)``, in parallel; returns the number
+/// of blocks.
 @inline(__always)
 func forEachOuterBlock(_ layout: NormalizationLayout, _ body: (Int, Range<Int>) -> Void) -> Int {
-    let rowSize = Swift.max(1, layout.channels * layout.inner)
-    let perBlock = Swift.max(1, (1 << 15) / rowSize)
-    let blocks = Swift.max(1, (layout.outer + perBlock - 1) / perBlock)
+    let (perBlock, blocks) = outerBlocks(layout)
     ThreadPool.parallelFor(blocks, grain: 1, alignment: 1) { range in
         for b in range { body(b, (b * perBlock)..<Swift.min(layout.outer, (b + 1) * perBlock)) }
     }
@@ -40,9 +47,7 @@ func channelSums(_ layout: NormalizationLayout, count: Int = 1, _ add: (Int, Int
     -> [Double]
 {
     let c = layout.channels, inner = layout.inner
-    let rowSize = Swift.max(1, c * inner)
-    let perBlock = Swift.max(1, (1 << 15) / rowSize)
-    let blocks = Swift.max(1, (layout.outer + perBlock - 1) / perBlock)
+    let blocks = outerBlocks(layout).count
     var partial = [Double](repeating: 0, count: blocks * c * count)
     partial.withUnsafeMutableBufferPointer { all in
         let base = UncheckedSendable(all.baseAddress!)
@@ -192,9 +197,7 @@ enum LayerNormKernels {
         mean: [T], invStd: [T], scale: [T]?
     ) -> (sumDy: [T], sumDyXHat: [T]) {
         let c = l.channels, inner = l.inner
-        let rowSize = Swift.max(1, c * inner)
-        let perBlock = Swift.max(1, (1 << 15) / rowSize)
-        let blocks = Swift.max(1, (l.outer + perBlock - 1) / perBlock)
+        let blocks = outerBlocks(l).count
         var partial = [Double](repeating: 0, count: blocks * 2 * c)
         partial.withUnsafeMutableBufferPointer { pb in
             let pp = UncheckedSendable(pb.baseAddress!)
