@@ -29,6 +29,12 @@ public enum KerasLayers {
         "AveragePooling2D": { try AveragePooling2D.fromKerasConfig($0) },
         "GlobalAveragePooling1D": { try GlobalAveragePooling1D.fromKerasConfig($0) },
         "GlobalAveragePooling2D": { try GlobalAveragePooling2D.fromKerasConfig($0) },
+        "Activation": { try ActivationLayer.fromKerasConfig($0) },
+        "Softmax": { try Softmax.fromKerasConfig($0) },
+        "ReLU": { try ReLU.fromKerasConfig($0) },
+        "Reshape": { try Reshape.fromKerasConfig($0) },
+        "BatchNormalization": { try BatchNormalization.fromKerasConfig($0) },
+        "LayerNormalization": { try LayerNormalization.fromKerasConfig($0) },
     ])
 
     /// Registers (or replaces) the builder for `className`.
