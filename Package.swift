@@ -102,7 +102,10 @@ let package = Package(
         .testTarget(name: "DescentOptimizersTests", dependencies: ["DescentOptimizers", "DescentAutodiff", "DescentTensor"]),
         .testTarget(
             name: "DescentKerasTests",
-            dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor", "DescentDistribute", "DescentMPI"]
+            dependencies: [
+                "DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor", "DescentDistribute", "DescentMPI",
+                "DescentTensorBoard",
+            ]
         ),
         .testTarget(
             name: "DescentDistributeTests",

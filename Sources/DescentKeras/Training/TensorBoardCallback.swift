@@ -120,11 +120,34 @@ public final class TensorBoard: Callback {
     private func writeGraphIfReady(_ model: Sequential) throws {
         guard graphPending, model.builtInputShape != nil else { return }
         graphPending = false
-        guard var json = try? model.kerasModelConfig(.tfKeras) else { return }
+        guard let json = try? Self.modelJSON(model) else { return }
+        try train().writeString(tag: "keras", text: json, step: 0, plugin: "graph_keras_model", pluginContent: Data("1".utf8))
+    }
+
+    /// tf_keras 2.21's `model.to_json()` of a built model: the `.h5` model config with every layer entry
+    /// in `serialize_keras_object`'s form (`module`, `class_name`, `config`, `registered_name`, and a
+    /// `build_config` with the layer's input shape after the `InputLayer`), then `keras_version` and
+    /// `backend`.
+    static func modelJSON(_ model: Sequential) throws -> String {
+        var json = try model.kerasModelConfig(.tfKeras)
+        if var config = json["config"]?.objectValue, let layers = config["layers"]?.arrayValue, var shape = model.builtInputShape {
+            var entries: [JSONValue] = []
+            for (i, entry) in layers.enumerated() {
+                guard let o = entry.objectValue else { entries.append(entry); continue }
+                var wrapped: JSONObject = ["module": "keras.layers", "class_name": o["class_name"] ?? .null,
+                                           "config": o["config"] ?? .null, "registered_name": .null]
+                if i > 0 && i <= model.layers.count {
+                    wrapped["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)])
+                    shape = model.layers[i - 1].outputShape(forInputShape: shape)
+                }
+                entries.append(.object(wrapped))
+            }
+            config["layers"] = .array(entries)
+            json["config"] = .object(config)
+        }
         json["keras_version"] = .string(TFKerasHDF5.kerasVersion)
         json["backend"] = "tensorflow"
-        try train().writeString(tag: "keras", text: JSONValue.object(json).serialized, step: 0, plugin: "graph_keras_model",
-                                pluginContent: Data("1".utf8))
+        return JSONValue.object(json).serialized
     }
 
     /// Counts the batch and writes `batch_<key>` summaries every `updateFreq` batches.
