@@ -169,6 +169,26 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: (dir as NSString).appendingPathComponent("validation")))
     }
 
+    @Test func onlyTheChiefWrites() throws {
+        let root = temporaryLogDir("replicas")
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        // Each replica is given its own folder, so that a write by replica 1 would show.
+        let dirs = try onReplicas(2) { strategy -> String in
+            try strategy.scope {
+                let model = try InProcessReplicaTests.model()
+                let (x, y) = try DistributedFitTests.data(seed: 8)
+                let dir = (root as NSString).appendingPathComponent("r\(strategy.replicaID)")
+                try model.fit(x, y, batchSize: 10, epochs: 2, verbose: .silent,
+                              callbacks: [TensorBoard(logDir: dir, histogramFreq: 1, updateFreq: .batch)], validationSplit: 0.2, seed: 1)
+                return dir
+            }
+        }
+        let chief = EventFileReader.scalars(try events((dirs[0] as NSString).appendingPathComponent("train")))
+        #expect(chief["epoch_loss"]?.map(\.step) == [0, 1])
+        #expect(FileManager.default.fileExists(atPath: (dirs[0] as NSString).appendingPathComponent("validation")))
+        #expect(!FileManager.default.fileExists(atPath: dirs[1]), "replica 1 wrote \(dirs[1])")
+    }
+
     @Test func everyFitStartsNewFiles() throws {
         let dir = temporaryLogDir("refit")
         defer { try? FileManager.default.removeItem(atPath: dir) }
