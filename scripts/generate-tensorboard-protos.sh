@@ -30,7 +30,7 @@ PY="$VENV/bin/python"
 if [[ -z "${PROTOC_GEN_SWIFT:-}" ]]; then
   SRC=/tmp/swift-protobuf-$SWIFT_PROTOBUF_TAG
   if [[ ! -d "$SRC" ]]; then
-    git clone --quiet --depth 1 --branch "$SWIFT_PROTOBUF_TAG" https://github.com/apple/swift-protobuf "$SRC"
+    git -c advice.detachedHead=false clone --quiet --branch "$SWIFT_PROTOBUF_TAG" https://github.com/apple/swift-protobuf "$SRC"
   fi
   (cd "$SRC" && swift build --product protoc-gen-swift >/dev/null)
   PROTOC_GEN_SWIFT="$(cd "$SRC" && swift build --product protoc-gen-swift --show-bin-path)/protoc-gen-swift"

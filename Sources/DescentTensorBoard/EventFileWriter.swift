@@ -36,7 +36,8 @@ public final class EventFileWriter {
     public let path: String
     /// The directory the file is in.
     public let logDir: String
-    private var descriptor: Int32
+    /// The open file (`-1` once closed); internal for the tests of failed writes.
+    private(set) var descriptor: Int32
     private var pending: [UInt8] = []
     private static let autoFlushBytes = 1 << 20
     private static let fileCounter = Atomic<Int>(0)

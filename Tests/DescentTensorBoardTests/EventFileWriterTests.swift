@@ -1,3 +1,6 @@
+#if canImport(Glibc)
+import Glibc
+#endif
 import Foundation
 import Testing
 
@@ -157,6 +160,32 @@ func temporaryDirectory(_ name: String) -> String {
         }
         #expect(path == logDir)
         #expect("\(error!)".contains(logDir))
+    }
+
+    /// A write that fails (here: the file descriptor replaced by /dev/full, "No space left on device")
+    /// throws naming the file, and keeps the events for a later flush.
+    @Test func failedWritesThrowNamingTheFile() throws {
+        let dir = temporaryDirectory("full")
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let writer = try EventFileWriter(logDir: dir)
+        try writer.writeScalar(tag: "epoch_loss", value: 1, step: 0)
+        let full = open("/dev/full", O_WRONLY)
+        try #require(full >= 0)
+        let saved = dup(writer.descriptor)
+        #expect(dup2(full, writer.descriptor) >= 0)
+        close(full)
+        let error = #expect(throws: TensorBoardError.self) { try writer.flush() }
+        guard case .writeFailed(let path, let message)? = error else {
+            Issue.record("expected writeFailed, got \(String(describing: error))")
+            return
+        }
+        #expect(path == writer.path)
+        #expect(message.contains("space"), "\(message)")
+        // Put the file back: the pending event is written by the next flush.
+        #expect(dup2(saved, writer.descriptor) >= 0)
+        close(saved)
+        try writer.close()
+        #expect(EventFileReader.scalars(try EventFileReader.events(atPath: writer.path))["epoch_loss"]?.map(\.value) == [1])
     }
 
     @Test func readingErrorsNameThePath() throws {
