@@ -15,6 +15,9 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-numerics", from: "1.1.1"),
+        // Only its `SwiftProtobuf` library (the runtime of the committed generated code), never its build
+        // plugin or protoc-gen-swift: scripts/generate-tensorboard-protos.sh regenerates the code.
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
     ],
     targets: [
         // OpenBLAS (Debian: libopenblas-dev) for matrix multiply.
@@ -63,17 +66,27 @@ let package = Package(
         ),
         .target(name: "DescentMPI", dependencies: ["DescentDistribute", "DescentTensor", "CDescentMPI"]),
         .target(name: "DescentOptimizers", dependencies: ["DescentTensor", "DescentAutodiff", "DescentDistribute"]),
+        // TensorBoard event files (TFRecord framing, crc32c, Event/Summary protos generated into Generated/
+        // from the trimmed protos in Protos/).
+        .target(
+            name: "DescentTensorBoard",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            exclude: ["Protos"]
+        ),
         .target(
             name: "DescentKeras",
             dependencies: [
                 "DescentTensor", "DescentAutodiff", "DescentDistribute", "DescentOptimizers", "DescentHDF5", "CDescentZlib",
-                "CDescentMinizip",
+                "CDescentMinizip", "DescentTensorBoard",
             ],
             resources: [.copy("Resources/digits.csv.gz"), .copy("Resources/DIGITS-LICENSE.md")]
         ),
         .target(
             name: "Descent",
-            dependencies: ["DescentTensor", "DescentAutodiff", "DescentDistribute", "DescentMPI", "DescentOptimizers", "DescentKeras"]
+            dependencies: [
+                "DescentTensor", "DescentAutodiff", "DescentDistribute", "DescentMPI", "DescentOptimizers", "DescentKeras",
+                "DescentTensorBoard",
+            ]
         ),
         .executableTarget(
             name: "descent",
@@ -84,11 +97,15 @@ let package = Package(
         ),
         .testTarget(name: "DescentTensorTests", dependencies: ["DescentTensor", "DescentAutodiff"]),
         .testTarget(name: "DescentHDF5Tests", dependencies: ["DescentHDF5", "DescentTensor"]),
+        .testTarget(name: "DescentTensorBoardTests", dependencies: ["DescentTensorBoard"]),
         .testTarget(name: "DescentAutodiffTests", dependencies: ["DescentAutodiff", "DescentTensor"]),
         .testTarget(name: "DescentOptimizersTests", dependencies: ["DescentOptimizers", "DescentAutodiff", "DescentTensor"]),
         .testTarget(
             name: "DescentKerasTests",
-            dependencies: ["DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor", "DescentDistribute", "DescentMPI"]
+            dependencies: [
+                "DescentKeras", "DescentOptimizers", "DescentAutodiff", "DescentTensor", "DescentDistribute", "DescentMPI",
+                "DescentTensorBoard",
+            ]
         ),
         .testTarget(
             name: "DescentDistributeTests",

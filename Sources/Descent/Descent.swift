@@ -5,3 +5,4 @@
 @_exported import DescentMPI
 @_exported import DescentOptimizers
 @_exported import DescentKeras
+@_exported import DescentTensorBoard
