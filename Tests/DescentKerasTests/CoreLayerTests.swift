@@ -92,7 +92,7 @@ import Testing
 
     /// A model with the core layers saves its config and loads back to the same predictions.
     @Test func sequentialRoundTripsThroughItsConfig() throws {
-        let model = Sequential([try Dense(6, kernelInitializer: .glorotUniform(seed: 9)), try Reshape(targetShape: [2, 3]),
+        let model = try Sequential([try Dense(6, kernelInitializer: .glorotUniform(seed: 9)), try Reshape(targetShape: [2, 3]),
                                 Softmax(axis: 1), try Reshape(targetShape: [-1]), try ReLU(maxValue: 0.4, negativeSlope: 0.1),
                                 ActivationLayer(.tanh)])
         let x = try Tensor(shape: [4, 5], scalars: (0..<20).map { Float(sin(Double($0))) })

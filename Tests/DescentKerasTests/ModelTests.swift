@@ -116,6 +116,27 @@ import Testing
         #expect(model.getWeights().map(\.doubles) == saved)
     }
 
+    @Test(arguments: ["nested.keras", "nested.h5"])
+    func nestedSequentialModelFilesRoundTrip(_ file: String) throws {
+        let (x, y) = try Self.data()
+        let inner = try Sequential([Dense(5, activation: .tanh, kernelInitializer: .glorotUniform(seed: 4)), Dense(3)], name: "inner")
+        let model = try Sequential([Input(shape: [4]), Dense(6, activation: .relu), inner])
+        model.compile(optimizer: try Adam(learningRate: 0.01), loss: try SparseCategoricalCrossentropy(fromLogits: true))
+        try model.fit(x, y, batchSize: 8, epochs: 2, verbose: .silent)
+        let path = KerasFileFixtures.temporary(file)
+        try model.save(toFile: path)
+        let loaded = try loadModel(fromFile: path)
+        #expect(loaded.layers.count == 2)
+        let loadedInner = try #require(loaded.layers[1] as? Sequential)
+        #expect(loadedInner.name == "inner" && loadedInner.layers.count == 2)
+        #expect(try loaded.predict(x).doubles == model.predict(x).doubles)
+        #expect(loaded.optimizer!.getWeights().map(\.doubles) == model.optimizer!.getWeights().map(\.doubles))
+        // Both continue identically.
+        try model.fit(x, y, batchSize: 8, epochs: 1, verbose: .silent, shuffle: false)
+        try loaded.fit(x, y, batchSize: 8, epochs: 1, verbose: .silent, shuffle: false)
+        #expect(loaded.getWeights().map(\.doubles) == model.getWeights().map(\.doubles))
+    }
+
     /// An identity layer (stands for a layer after a nested model).
     final class Softmaxless: Layer {
         init() { super.init(name: nil) }

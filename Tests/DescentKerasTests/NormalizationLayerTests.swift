@@ -9,7 +9,9 @@ import Testing
 /// The tf_keras 2.21 / Keras 3.15.1 golden values in Tests/Fixtures/layers
 /// (scripts/golden/generate_norm_layers.py).
 enum LayerFixtures {
-    static let all = KerasFixtures.names(in: "layers")
+    /// The cases generate_norm_layers.py wrote (its INDEX.json; the folder also holds the conv_ cases).
+    static let all: [String] = ((try? KerasFixtures.load("layers/INDEX.json"))?["cases"]?.arrayValue ?? [])
+        .compactMap { $0.objectValue?["case"]?.stringValue }.sorted()
     static let normalizationCases = all.filter { $0.hasPrefix("bn_") || $0.hasPrefix("ln_") }
     static let coreCases = all.filter { !($0.hasPrefix("bn_") || $0.hasPrefix("ln_")) }
 
@@ -116,6 +118,11 @@ enum LayerFixtures {
 
     /// tf_keras' fused kernel (rank 4 and 5 with the channel axis first or last) takes the unbiased batch
     /// variance into the moving variance; the other inputs the biased one. The fixtures pin both.
+    @Test func everyIndexedCaseIsTested() throws {
+        #expect(LayerFixtures.all.count == 37)
+        #expect(LayerFixtures.normalizationCases.count + LayerFixtures.coreCases.count == 37)
+    }
+
     @Test func fusedStatisticsFollowTFKeras() throws {
         let index = try KerasFixtures.load("layers/INDEX.json")
         for entry in index["cases"]?.arrayValue?.compactMap(\.objectValue) ?? [] where entry["class_name"]?.stringValue == "BatchNormalization" {
@@ -233,7 +240,7 @@ enum LayerFixtures {
     /// and they are neither trainable weights nor optimizer slots.
     @Test func sequentialWithBatchNormalizationTrains() throws {
         let bn = try BatchNormalization(name: "bn_fit")
-        let model = Sequential([try Dense(8, activation: .relu, kernelInitializer: .glorotUniform(seed: 3)), bn,
+        let model = try Sequential([try Dense(8, activation: .relu, kernelInitializer: .glorotUniform(seed: 3)), bn,
                                 try Dense(1, kernelInitializer: .glorotUniform(seed: 4))])
         let n = 64
         let xs = (0..<(n * 3)).map { Float(sin(Double($0) * 0.7)) * 2 + 1 }
@@ -261,7 +268,7 @@ enum LayerFixtures {
     /// A Sequential with BatchNormalization saved as `.keras` and `.h5` loads with the same weights
     /// (gamma, beta, moving_mean, moving_variance, Keras' order) and the same inference predictions.
     @Test func saveAndLoadKeepsTheMovingStatistics() throws {
-        let model = Sequential([try Dense(4, kernelInitializer: .glorotUniform(seed: 5)), try BatchNormalization(momentum: 0.8, name: "bn_s"),
+        let model = try Sequential([try Dense(4, kernelInitializer: .glorotUniform(seed: 5)), try BatchNormalization(momentum: 0.8, name: "bn_s"),
                                 try LayerNormalization(name: "ln_s"), try Dense(2, kernelInitializer: .glorotUniform(seed: 6))])
         let x = try Tensor(shape: [6, 3], scalars: (0..<18).map { Float(cos(Double($0))) * 3 })
         model.compile(optimizer: try SGD(learningRate: 0.1), loss: MeanSquaredError())

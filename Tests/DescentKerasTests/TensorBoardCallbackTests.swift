@@ -20,7 +20,7 @@ import Testing
         let x = try Tensor.randomNormal(shape: [16, 4], seed: 11)
         let labels = stride(from: 0, to: 64, by: 4).map { x.doubles[$0] > 0 ? Int64(1) : 0 }
         let y = Tensor(labels)
-        let model = Sequential([try Dense(3, activation: .relu, name: "dense"), try Dense(2, activation: .softmax, name: "dense_1")])
+        let model = try Sequential([try Dense(3, activation: .relu, name: "dense"), try Dense(2, activation: .softmax, name: "dense_1")])
         model.compile(optimizer: try SGD(learningRate: learningRate), loss: SparseCategoricalCrossentropy(),
                       metrics: [try Metrics.compiled("accuracy", yTrueShape: [1], yPredShape: [1, 2])])
         return (model, x, y)

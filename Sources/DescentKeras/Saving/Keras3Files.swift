@@ -51,9 +51,11 @@ enum Keras3Files {
     /// The keys of the layers under `/layers`: Keras 3 does not use the layers' names (they differ
     /// between two instances of one model) but the snake-cased class name, numbered from the second of
     /// a class on (`dense`, `dense_1`, `dropout`, `dense_2`).
-    static func layerKeys(_ model: Model) -> [String] {
+    static func layerKeys(_ model: Model) -> [String] { layerKeys(model.layers) }
+
+    static func layerKeys(_ layers: [Layer]) -> [String] {
         var used: [String: Int] = [:]
-        return model.layers.map { layer in
+        return layers.map { layer in
             let base = KerasNaming.snakeCase(type(of: layer).kerasClassName)
             if let n = used[base] {
                 used[base] = n + 1
@@ -67,12 +69,7 @@ enum Keras3Files {
     /// Writes the Keras 3 weights layout of `model` (and its optimizer's state when it maps, see above).
     static func weightsTree(of model: Model, includeOptimizer: Bool) throws -> HDF5Group {
         let root = HDF5Group()
-        let layers = root.addGroup("layers")
-        for (layer, key) in zip(model.layers, layerKeys(model)) {
-            let vars = layers.addGroup(key).addGroup("vars")
-            vars.setAttribute("name", .string(layer.name))
-            for (i, w) in layer.weights.enumerated() { vars.addDataset(String(i), w.untrackedValue) }
-        }
+        addLayers(model.layers, to: root.addGroup("layers"))
         root.addGroup("vars").setAttribute("name", .string(model.name))
         if includeOptimizer, let optimizer = model.optimizer, !optimizer.weights.isEmpty,
            let variables = try keras3Variables(optimizer, model: model) {
@@ -86,6 +83,19 @@ enum Keras3Files {
             }
         }
         return root
+    }
+
+    /// Each layer's group: `<key>/vars` with the layer's own weights and, for a nested model, its layers
+    /// under `<key>/layers/` again (Keras 3's layout for a model inside a model).
+    static func addLayers(_ layers: [Layer], to group: HDF5Group) {
+        for (layer, key) in zip(layers, layerKeys(layers)) {
+            let layerGroup = group.addGroup(key)
+            let vars = layerGroup.addGroup("vars")
+            vars.setAttribute("name", .string(layer.name))
+            let own = layer is Model ? layer.ownWeights : layer.weights
+            for (i, w) in own.enumerated() { vars.addDataset(String(i), w.untrackedValue) }
+            if let model = layer as? Model { addLayers(model.layers, to: layerGroup.addGroup("layers")) }
+        }
     }
 
     /// A Keras 3 optimizer as Keras 3 saves it: `vars` (named after the optimizer) with every variable of
@@ -110,19 +120,30 @@ enum Keras3Files {
             throw HDF5Error(file: file.name, path: "/layers", message: "is missing: not a Keras 3 weights file")
         }
         var values: [Tensor] = []
-        for (layer, key) in zip(model.layers, layerKeys(model)) {
-            let path = "/layers/\(key)/vars"
-            if try layer.weights.isEmpty && file.kind(of: path) == nil { continue }
+        try readLayers(model.layers, file, at: "/layers", into: &values)
+        return values
+    }
+
+    /// The values of `layers`' weights (own first, then a nested model's layers, as ``Layer/weights``
+    /// orders them) under `path`.
+    private static func readLayers(_ layers: [Layer], _ file: HDF5File, at root: String, into values: inout [Tensor]) throws {
+        for (layer, key) in zip(layers, layerKeys(layers)) {
+            let path = "\(root)/\(key)/vars"
+            let own = layer is Model ? layer.ownWeights : layer.weights
+            if try own.isEmpty && file.kind(of: path) == nil {
+                if let model = layer as? Model { try readLayers(model.layers, file, at: "\(root)/\(key)/layers", into: &values) }
+                continue
+            }
             guard try file.kind(of: path) == .group else {
                 throw HDF5Error(file: file.name, path: path, message: "is missing: the file has no weights for layer '\(layer.name)'")
             }
             let names = try file.memberNames(ofGroup: path)
-            guard names.count == layer.weights.count else {
-                throw HDF5Error(file: file.name, path: path, message: "holds \(names.count) weights for layer '\(layer.name)', which has \(layer.weights.count)")
+            guard names.count == own.count else {
+                throw HDF5Error(file: file.name, path: path, message: "holds \(names.count) weights for layer '\(layer.name)', which has \(own.count)")
             }
-            for (i, w) in layer.weights.enumerated() { values.append(try TFKerasHDF5.readValue(file, "\(path)/\(i)", for: w)) }
+            for (i, w) in own.enumerated() { values.append(try TFKerasHDF5.readValue(file, "\(path)/\(i)", for: w)) }
+            if let model = layer as? Model { try readLayers(model.layers, file, at: "\(root)/\(key)/layers", into: &values) }
         }
-        return values
     }
 
     /// Reads `/optimizer/vars` into `optimizer` (built for `model`) when its layout maps; returns the

@@ -20,6 +20,7 @@ public enum KerasLayers {
 
     private static let registry = SanitizerVisibleMutex<[String: Builder]>([
         "Dense": { try Dense.fromKerasConfig($0) },
+        "Sequential": { try Sequential.fromKerasConfig($0) },
         "Embedding": { try Embedding.fromKerasConfig($0) },
         "Dropout": { try Dropout.fromKerasConfig($0) },
         "Flatten": { try Flatten.fromKerasConfig($0) },

@@ -6,6 +6,12 @@ import DescentTensor
 // (`.keras`). Layouts measured from files both wrote: Tests/Fixtures/keras_files/LAYOUTS.md.
 
 extension Sequential {
+    /// Whether Keras 3 writes no `build_config` for the layer (it has no build step of its own).
+    static func recordsNoBuildShape(_ layer: Layer) -> Bool {
+        layer is Dropout || layer is Pooling2D || layer is GlobalAveragePooling1D || layer is GlobalAveragePooling2D
+            || layer is ActivationLayer || layer is Softmax || layer is ReLU || layer is Reshape
+    }
+
     /// `[null, d1, d2, ...]`: a shape with the batch dimension left open, as Keras writes it.
     static func openBatchShape(_ shape: [Int]) -> JSONValue {
         .array([.null] + shape.dropFirst().map { .int($0) })
@@ -43,9 +49,12 @@ extension Sequential {
             case .tfKeras:
                 entries.append(.object(["class_name": .string(className), "config": .object(config)]))
             case .keras3:
-                guard case .object(var o) = KerasConfigParts.wrapper("keras.layers", className, config) else { continue }
-                // Keras 3's Dropout is built at creation, so it records no build shape.
-                if !(layer is Dropout) { o["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)]) }
+                guard case .object(var o) = KerasConfigParts.wrapper(layer is Sequential ? "keras" : "keras.layers", className, config) else { continue }
+                // Keras 3 records no build shape for layers without weights that are built at creation
+                // (Dropout, pooling, Activation, Softmax, ReLU, Reshape).
+                // A nested model also records its (empty) compile config.
+                if layer is Sequential { o["compile_config"] = .object([:]) }
+                if !Sequential.recordsNoBuildShape(layer) { o["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)]) }
                 entries.append(.object(o))
             }
             shape = layer.outputShape(forInputShape: shape)
@@ -93,7 +102,7 @@ extension Sequential {
         for (i, entry) in entries.enumerated() {
             let here = "\(field).config.layers[\(i)]"
             guard let o = entry.objectValue else { throw KerasError.invalidConfig(kind: here, message: "expected an object, got \(entry.typeName)") }
-            try KerasConfig.rejectUnknownKeys(o, allowed: ["module", "class_name", "config", "registered_name", "build_config", "shared_object_id"], kind: here)
+            try KerasConfig.rejectUnknownKeys(o, allowed: ["module", "class_name", "config", "registered_name", "build_config", "compile_config", "shared_object_id"], kind: here)
             guard let className = o["class_name"]?.stringValue, var layerConfig = o["config"]?.objectValue else {
                 throw KerasError.invalidConfig(kind: here, message: "expected \"class_name\" (a string) and \"config\" (an object)")
             }
@@ -241,5 +250,45 @@ extension Sequential {
             }
         }
         setCompiled(optimizer: optimizer, loss: loss, slots: slots)
+    }
+}
+
+// MARK: - A Sequential inside a model
+
+extension Sequential: KerasSerializableLayer {
+    /// The nested model's config (`{"name", "layers", ...}`), as Keras writes a Sequential that is one
+    /// of a model's layers (tf_keras: its layer entries in `serialize_keras_object`'s form, as
+    /// `to_json`).
+    /// - Throws: ``KerasError`` when the nested model is not built or one of its layers has no config.
+    public func kerasConfig(_ format: KerasFormat) throws -> JSONObject {
+        let top = format == .tfKeras ? try serializedModelConfig() : try kerasModelConfig(format)
+        return top["config"]?.objectValue ?? [:]
+    }
+
+    /// tf_keras 2.21's `serialize_keras_object` form of the model config (what `to_json()` and a model
+    /// nested in another write): every layer entry with `module`, `class_name`, `config`,
+    /// `registered_name`, and after the `InputLayer` a `build_config` with the layer's input shape.
+    func serializedModelConfig() throws -> JSONObject {
+        var json = try kerasModelConfig(.tfKeras)
+        guard var config = json["config"]?.objectValue, let entries = config["layers"]?.arrayValue, var shape = builtInputShape else { return json }
+        var wrapped: [JSONValue] = []
+        for (i, entry) in entries.enumerated() {
+            guard let o = entry.objectValue else { wrapped.append(entry); continue }
+            var w: JSONObject = ["module": "keras.layers", "class_name": o["class_name"] ?? .null,
+                                 "config": o["config"] ?? .null, "registered_name": .null]
+            if i > 0 && i <= layers.count {
+                w["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)])
+                shape = layers[i - 1].outputShape(forInputShape: shape)
+            }
+            wrapped.append(.object(w))
+        }
+        config["layers"] = .array(wrapped)
+        json["config"] = .object(config)
+        return json
+    }
+
+    /// A nested Sequential from its config.
+    public static func fromKerasConfig(_ config: JSONObject) throws -> Sequential {
+        try fromKerasModelConfig(.object(["class_name": "Sequential", "config": .object(config)]), field: "Sequential")
     }
 }

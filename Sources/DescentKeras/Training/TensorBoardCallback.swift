@@ -97,7 +97,7 @@ public final class TensorBoard: Callback {
     /// after the first batch).
     /// - Throws: ``TrainingError/invalidArgument(_:)`` for a bad `histogramFreq` or `updateFreq`;
     ///   ``TensorBoardError`` naming the folder or file when it cannot be created.
-    public func onTrainBegin(model: Sequential) throws {
+    public func onTrainBegin(model: Model) throws {
         guard histogramFreq >= 0 else {
             throw TrainingError.invalidArgument("TensorBoard: histogramFreq must be >= 0, got \(histogramFreq)")
         }
@@ -117,10 +117,11 @@ public final class TensorBoard: Callback {
     /// tf_keras' `keras_model_summary("keras", model, step=0)`: the model's `to_json()`, if it has one
     /// (a model whose layers have no Keras config is skipped, as Keras ignores a model that fails to
     /// serialize).
-    private func writeGraphIfReady(_ model: Sequential) throws {
+    private func writeGraphIfReady(_ model: Model) throws {
         guard graphPending, model.builtInputShape != nil else { return }
         graphPending = false
-        guard let json = try? Self.modelJSON(model) else { return }
+        // Only a Sequential has a Keras model config (Keras also skips a subclassed model's).
+        guard let sequential = model as? Sequential, let json = try? Self.modelJSON(sequential) else { return }
         try train().writeString(tag: "keras", text: json, step: 0, plugin: "graph_keras_model", pluginContent: Data("1".utf8))
     }
 
@@ -129,29 +130,14 @@ public final class TensorBoard: Callback {
     /// `build_config` with the layer's input shape after the `InputLayer`), then `keras_version` and
     /// `backend`.
     static func modelJSON(_ model: Sequential) throws -> String {
-        var json = try model.kerasModelConfig(.tfKeras)
-        if var config = json["config"]?.objectValue, let layers = config["layers"]?.arrayValue, var shape = model.builtInputShape {
-            var entries: [JSONValue] = []
-            for (i, entry) in layers.enumerated() {
-                guard let o = entry.objectValue else { entries.append(entry); continue }
-                var wrapped: JSONObject = ["module": "keras.layers", "class_name": o["class_name"] ?? .null,
-                                           "config": o["config"] ?? .null, "registered_name": .null]
-                if i > 0 && i <= model.layers.count {
-                    wrapped["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)])
-                    shape = model.layers[i - 1].outputShape(forInputShape: shape)
-                }
-                entries.append(.object(wrapped))
-            }
-            config["layers"] = .array(entries)
-            json["config"] = .object(config)
-        }
+        var json = try model.serializedModelConfig()
         json["keras_version"] = .string(TFKerasHDF5.kerasVersion)
         json["backend"] = "tensorflow"
         return JSONValue.object(json).serialized
     }
 
     /// Counts the batch and writes `batch_<key>` summaries every `updateFreq` batches.
-    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Sequential) throws {
+    public func onTrainBatchEnd(_ batch: Int, logs: Logs, model: Model) throws {
         trainStep += 1
         guard model.distributionStrategy.isChief else { return }
         try writeGraphIfReady(model)
@@ -163,7 +149,7 @@ public final class TensorBoard: Callback {
     }
 
     /// Writes the epoch's summaries (see the table above) and flushes both files.
-    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Sequential) throws {
+    public func onEpochEnd(_ epoch: Int, logs: Logs, model: Model) throws {
         guard model.distributionStrategy.isChief else { return }
         let keys = Self.ordered(logs.keys, model)
         let trainKeys = keys.filter { !$0.hasPrefix("val_") }
@@ -205,7 +191,7 @@ public final class TensorBoard: Callback {
     }
 
     /// Flushes and closes the files.
-    public func onTrainEnd(model: Sequential) throws {
+    public func onTrainEnd(model: Model) throws {
         try closeWriters()
     }
 
@@ -223,8 +209,8 @@ public final class TensorBoard: Callback {
 
     /// The log keys in Keras' order: `loss`, the compiled metrics in order, then the rest sorted; each
     /// `val_` key after the train keys in the same order.
-    static func ordered(_ keys: Dictionary<String, Double>.Keys, _ model: Sequential) -> [String] {
-        let base = ["loss"] + model.metrics.map(\.name)
+    static func ordered(_ keys: Dictionary<String, Double>.Keys, _ model: Model) -> [String] {
+        let base = model.metricsNames
         func rank(_ key: String) -> (Int, Int, String) {
             let isValidation = key.hasPrefix("val_")
             let name = isValidation ? String(key.dropFirst(4)) : key
