@@ -16,6 +16,13 @@ struct ModelOptions: ParsableArguments {
     static let defaultHidden = "128,64"
     @Option(parsing: .unconditional, help: "Dropout rate after each hidden layer (0 to below 1; 0: no Dropout layers).")
     var dropout: Double = 0
+    @Option(name: .customLong("model"), help: "mlp (Dense layers of --hidden) or cnn (Conv2D(16), pooling, Conv2D(32), pooling, Dense(10) on the 8x8 images).")
+    var architecture: Architecture = .mlp
+
+    /// `--model`.
+    enum Architecture: String, ExpressibleByArgument, CaseIterable {
+        case mlp, cnn
+    }
 
     /// The digits: 64 features, 10 classes, 1437 training images.
     static let inputSize = 64, classes = 10, trainingImages = 1437
@@ -40,6 +47,9 @@ struct ModelOptions: ParsableArguments {
         try requirePositive(epochs, "--epochs")
         try requirePositive(batchSize, "--batch-size")
         guard dropout >= 0 && dropout < 1 else { throw ValidationError("--dropout must be in [0, 1), got \(dropout)") }
+        if architecture == .cnn && (hidden != ModelOptions.defaultHidden || dropout != 0) {
+            throw ValidationError("--model cnn has a fixed architecture: --hidden and --dropout apply to --model mlp")
+        }
         let sizes = try hiddenSizes()
         // Weights of 64 → hidden … → 10 (at most 100 layers of 1e6 units: no Int overflow).
         let widths = [ModelOptions.inputSize] + sizes + [ModelOptions.classes]
@@ -57,6 +67,7 @@ struct ModelOptions: ParsableArguments {
     ///   cannot be allocated).
     func makeModel() throws -> Sequential {
         GlobalRandom.setSeed(seed)
+        if architecture == .cnn { return try DigitsCNN.model() }
         let sizes = try hiddenSizes()
         do {
             let hidden: [Layer] = try sizes.flatMap { size -> [Layer] in
@@ -106,14 +117,15 @@ struct TrainingRun {
 /// Trains on the digits with `TerminateOnNaN` (Keras' message goes to `nanMessage`); the test scores
 /// are computed only if training was not terminated.
 func trainDigits(model: Sequential, optimizer: Optimizer, options: ModelOptions, verbose: Verbosity,
-                 nanMessage: ((String) -> Void)? = nil, shuffle: Bool = true, backup: BackupAndRestore? = nil) throws -> TrainingRun {
+                 nanMessage: ((String) -> Void)? = nil, shuffle: Bool = true, backup: BackupAndRestore? = nil,
+                 extraCallbacks: [Callback] = []) throws -> TrainingRun {
     let data = try Digits.load()
     model.compile(optimizer: optimizer, loss: SparseCategoricalCrossentropy(fromLogits: true),
                   metrics: [try SparseCategoricalAccuracy(name: "accuracy")])
     let stopper = TerminateOnNaN(output: nanMessage ?? { _ in })
     let start = monotonicSeconds()
     let history = try model.fit(data.train.x, data.train.y, batchSize: options.batchSize, epochs: options.epochs,
-                                verbose: verbose, callbacks: [stopper] + (backup.map { [$0] } ?? []), validationData: (data.test.x, data.test.y),
+                                verbose: verbose, callbacks: [stopper] + extraCallbacks + (backup.map { [$0] } ?? []), validationData: (data.test.x, data.test.y),
                                 shuffle: shuffle, seed: options.seed)
     let seconds = monotonicSeconds() - start
     if let terminated = stopper.terminated {
@@ -162,7 +174,7 @@ enum StrategyOption: String, ExpressibleByArgument, CaseIterable {
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
-        abstract: "Train an MLP on the bundled UCI digits (1437 train / 360 test images) with Keras' loop.",
+        abstract: "Train an MLP (or, with --model cnn, a small CNN) on the bundled UCI digits (1437 train / 360 test images) with Keras' loop.",
         discussion: """
             Training stops as Keras' TerminateOnNaN does when the loss becomes NaN or infinite; the command \
             then exits with status 1, naming the epoch and batch. Invalid options exit with status 2.
@@ -197,6 +209,8 @@ struct TrainCommand: ParsableCommand {
     var strategy: StrategyOption = .default
     @Flag(help: "With several workers, each keeps the optimizer's slots of 1/N of the variables (ZeRO stage 1); same numbers, less memory.")
     var shardOptimizerState = false
+    @Option(help: "Write TensorBoard event files (Keras' TensorBoard callback) to DIR/train and DIR/validation: epoch_loss, epoch_accuracy, ... per epoch.")
+    var tensorboard: String?
 
     static let defaultOptimizer = #"{"class_name": "Adam", "config": {"learning_rate": 0.001}}"#
 
@@ -205,6 +219,9 @@ struct TrainCommand: ParsableCommand {
         if let load {
             guard optimizer == TrainCommand.defaultOptimizer, model.hidden == ModelOptions.defaultHidden, model.dropout == 0 else {
                 throw ValidationError("--load \(load) takes the architecture and the optimizer from the file: --optimizer, --hidden and --dropout cannot be given with it")
+            }
+            guard model.architecture == .mlp else {
+                throw ValidationError("--load \(load) takes the architecture from the file: --model cannot be given with it")
             }
         } else {
             _ = try parseOptimizer(optimizer, learningRate: learningRate)
@@ -248,8 +265,11 @@ struct TrainCommand: ParsableCommand {
         // so that the JSON line stays the last line of standard output.
         let nanMessage: (String) -> Void = quiet ? { _ in } : json ? { FileHandle.standardError.write(Data($0.utf8)) } : { print($0, terminator: "") }
         let backup = try backupDir.map { try BackupAndRestore(backupDir: $0, saveFreq: backupSteps.map { .steps($0) } ?? .epoch) }
+        let board = tensorboard.map { TensorBoard(logDir: $0) }
         let result = try trainDigits(model: network, optimizer: optimizer, options: model,
-                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle, backup: backup)
+                                     verbose: quiet ? .silent : .progressBar, nanMessage: nanMessage, shuffle: !noShuffle, backup: backup,
+                                     extraCallbacks: board.map { [$0] } ?? [])
+        if let tensorboard, !quiet && !json { print("Wrote TensorBoard logs to \(tensorboard)/train and \(tensorboard)/validation") }
         // A sharded optimizer's full state is gathered by a collective: every worker reads it (it is
         // kept until the next step), then the chief alone writes the file.
         if save != nil, result.terminated == nil { _ = optimizer.weights }
@@ -268,7 +288,7 @@ struct TrainCommand: ParsableCommand {
                     ChartSeries(name: "train", values: h["loss"]), ChartSeries(name: "validation", values: h["val_loss"], dashed: true)]),
                 ChartPanel(title: "Accuracy", yLabel: "accuracy", series: [
                     ChartSeries(name: "train", values: h["accuracy"]), ChartSeries(name: "validation", values: h["val_accuracy"], dashed: true)]),
-            ], title: "Digits MLP \(model.hidden) — \(type(of: optimizer).kerasClassName)")
+            ], title: (model.architecture == .cnn ? "Digits CNN" : "Digits MLP \(model.hidden)") + " — \(type(of: optimizer).kerasClassName)")
             try AtomicFile.write(svg, to: plot)
             if !quiet { print("Wrote \(plot)") }
         }
