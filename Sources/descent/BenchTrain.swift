@@ -9,6 +9,7 @@ struct TrainBench: ParsableCommand {
         discussion: """
             digits: 64→128→64→10 (ReLU), batch 32, on the bundled digits (1437 training images). \
             large: 784→1024→1024→10 (ReLU), batch 256, synthetic normal inputs and random labels. \
+            cnn: the digits CNN of `descent train --model cnn` (Conv2D, pooling, Dense), batch 32, on the digits. \
             Both: SparseCategoricalCrossentropy(fromLogits: true), Adam with Keras defaults. \
             mode train_step times Sequential.trainStep on batches sliced beforehand (best of 3 repeats); \
             mode fit times whole epochs of Sequential.fit (shuffling, batch gathering, silent), best epoch after the first. \
@@ -16,7 +17,7 @@ struct TrainBench: ParsableCommand {
             shard and gradients are summed across ranks; rank 0 prints.
             """)
 
-    @Option(help: "Which model: digits, large or all.")
+    @Option(help: "Which model: digits, large, cnn or all (digits and large).")
     var model: String = "all"
     @Option(parsing: .unconditional, help: "Timed train steps per repeat (default: 200 for digits, 20 for large).")
     var steps: Int?
@@ -33,7 +34,7 @@ struct TrainBench: ParsableCommand {
 
     func validate() throws {
         guard ["default", "multi-worker"].contains(strategy) else { throw ValidationError("--strategy: default or multi-worker") }
-        guard ["digits", "large", "all"].contains(model) else { throw ValidationError("--model: digits, large or all") }
+        guard ["digits", "large", "cnn", "all"].contains(model) else { throw ValidationError("--model: digits, large, cnn or all") }
         if let steps { try requirePositive(steps, "--steps") }
         guard epochs >= 2 else { throw ValidationError("--epochs must be at least 2 (the first is a warm-up), got \(epochs)") }
         try requireThreads(threads)
@@ -50,6 +51,10 @@ struct TrainBench: ParsableCommand {
 
     func workloads() throws -> [Workload] {
         var result: [Workload] = []
+        if model == "cnn" {
+            let digits = try Digits.load().train
+            return [Workload(name: "cnn", layers: [64, 10], batch: 32, x: digits.x, y: digits.y, defaultSteps: 100)]
+        }
         if model != "large" {
             let digits = try Digits.load().train
             result.append(Workload(name: "digits", layers: [64, 128, 64, 10], batch: 32, x: digits.x, y: digits.y, defaultSteps: 200))
@@ -67,6 +72,11 @@ struct TrainBench: ParsableCommand {
     func makeModel(_ w: Workload, _ strategy: Strategy) throws -> Sequential {
         try strategy.scope {
             GlobalRandom.setSeed(0)
+            if w.name == "cnn" {
+                let model = try DigitsCNN.model()
+                model.compile(optimizer: try Adam(), loss: SparseCategoricalCrossentropy(fromLogits: true))
+                return model
+            }
             let hidden = try w.layers.dropFirst().dropLast().map { try Dense($0, activation: .relu) }
             let model = try Sequential(hidden + [Dense(w.layers.last!)])
             try model.build(inputShape: [1, w.layers[0]])
@@ -81,7 +91,7 @@ struct TrainBench: ParsableCommand {
         if let threads { ThreadPool.setThreadCount(threads) }
         let strategy: Strategy = self.strategy == "multi-worker" ? MultiWorkerMirroredStrategy() : .default
         for w in try workloads() {
-            let arch = w.layers.map(String.init).joined(separator: "-")
+            let arch = w.name == "cnn" ? "conv32-bn-pool-conv64-bn-dropout-dense10" : w.layers.map(String.init).joined(separator: "-")
             // train_step: batches sliced beforehand (this rank's shard of each global batch); full batches only.
             let model = try makeModel(w, strategy)
             let data = try strategy.distribute(w.x, w.y, globalBatchSize: w.batch)

@@ -16,7 +16,7 @@ struct ModelOptions: ParsableArguments {
     static let defaultHidden = "128,64"
     @Option(parsing: .unconditional, help: "Dropout rate after each hidden layer (0 to below 1; 0: no Dropout layers).")
     var dropout: Double = 0
-    @Option(name: .customLong("model"), help: "mlp (Dense layers of --hidden) or cnn (Conv2D(16), pooling, Conv2D(32), pooling, Dense(10) on the 8x8 images).")
+    @Option(name: .customLong("model"), help: "mlp (Dense layers of --hidden) or cnn (Conv2D(32), BatchNormalization, pooling, Conv2D(64), BatchNormalization, Dropout, Dense(10) on the 8x8 images).")
     var architecture: Architecture = .mlp
 
     /// `--model`.
