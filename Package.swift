@@ -113,6 +113,6 @@ let package = Package(
         ),
         // Runs the built `descent` executable end to end (it is a dependency so it is built first).
         // DescentKeras: to read the weights of the models the tests' runs save.
-        .testTarget(name: "DescentCLITests", dependencies: ["descent", "DescentKeras", "DescentOptimizers", "DescentTensor"]),
+        .testTarget(name: "DescentCLITests", dependencies: ["descent", "DescentKeras", "DescentOptimizers", "DescentTensor", "DescentTensorBoard"]),
     ]
 )

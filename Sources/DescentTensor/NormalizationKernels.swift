@@ -66,11 +66,54 @@ func channelSums(_ layout: NormalizationLayout, count: Int = 1, _ add: (Int, Int
     return total
 }
 
-/// Batch normalization's kernels (every axis but the channel axis reduced).
+/// ``channelSums(_:count:_:)`` for channels last (`inner == 1`), a row of `channels` contiguous values
+/// at a time: `add(o, accumulators)` adds row `o`'s terms to the block's `count · channels` accumulators
+/// (`accumulators[k · channels + channel]`, so the loops over a row vectorize). Each channel's terms are
+/// added in the same order as ``channelSums(_:count:_:)`` adds them (blocks from the shape, rows in
+/// order), so the sums are the same bit for bit. Returns the sums in that layout.
+@inline(__always)
+func channelsLastSums(_ layout: NormalizationLayout, count: Int = 1, _ add: (Int, UnsafeMutablePointer<Double>) -> Void) -> [Double] {
+    let width = layout.channels * count
+    let blocks = outerBlocks(layout).count
+    var partial = [Double](repeating: 0, count: blocks * width)
+    partial.withUnsafeMutableBufferPointer { all in
+        let base = UncheckedSendable(all.baseAddress!)
+        _ = forEachOuterBlock(layout) { b, range in
+            let acc = base.value + b * width
+            for o in range { add(o, acc) }
+        }
+    }
+    var total = [Double](repeating: 0, count: width)
+    for b in 0..<blocks { for k in 0..<width { total[k] += partial[b * width + k] } }
+    return total
+}
+
+/// Batch normalization's kernels (every axis but the channel axis reduced). Channels last (`inner ==
+/// 1`, a convolution's `[batch, h, w, c]` or a Dense layer's `[batch, features]`) takes loops over the
+/// contiguous channels of each row, which vectorize; the sums are the same as the general loops'.
 enum BatchNormKernels {
     /// The per-channel mean and biased variance (two passes, `Double` sums, rounded to `T`).
     static func moments<T: FloatingElement>(_ x: UnsafePointer<T>, _ l: NormalizationLayout) -> (mean: [T], variance: [T]) {
         let n = Double(l.perChannel)
+        if l.inner == 1 {
+            let c = l.channels
+            let sums = channelsLastSums(l) { o, acc in
+                let row = x + o * c
+                for ch in 0..<c { acc[ch] += Double(row[ch]) }
+            }
+            let mean = sums.map { T($0 / n) }
+            let meanD = mean.map { Double($0) }
+            let squares = meanD.withUnsafeBufferPointer { m in
+                channelsLastSums(l) { o, acc in
+                    let row = x + o * c
+                    for ch in 0..<c {
+                        let d = Double(row[ch]) - m[ch]
+                        acc[ch] += d * d
+                    }
+                }
+            }
+            return (mean, squares.map { T($0 / n) })
+        }
         let sums = channelSums(l) { ch, j, acc in acc[ch] += Double(x[j]) }
         let mean = sums.map { T($0 / n) }
         let meanD = mean.map { Double($0) }
@@ -87,6 +130,19 @@ enum BatchNormKernels {
                                           inv: [T], shift: [T]) {
         let c = l.channels, inner = l.inner
         let src = UncheckedSendable(x), dst = UncheckedSendable(y)
+        if inner == 1 {
+            inv.withUnsafeBufferPointer { a in
+                shift.withUnsafeBufferPointer { b in
+                    _ = forEachOuterBlock(l) { _, range in
+                        for o in range {
+                            let from = src.value + o * c, to = dst.value + o * c
+                            for ch in 0..<c { to[ch] = from[ch] * a[ch] + b[ch] }
+                        }
+                    }
+                }
+            }
+            return
+        }
         _ = forEachOuterBlock(l) { _, range in
             for o in range {
                 for ch in 0..<c {
@@ -112,6 +168,20 @@ enum BatchNormKernels {
         _ x: UnsafePointer<T>, _ dy: UnsafePointer<T>, _ l: NormalizationLayout, mean: [T], invStd: [T]
     ) -> (sumDy: [Double], sumDyXHat: [Double]) {
         let meanD = mean.map { Double($0) }
+        if l.inner == 1 {
+            let c = l.channels
+            let sums = meanD.withUnsafeBufferPointer { m in
+                channelsLastSums(l, count: 2) { o, acc in
+                    let row = x + o * c, grad = dy + o * c
+                    for ch in 0..<c {
+                        let g = Double(grad[ch])
+                        acc[ch] += g
+                        acc[c + ch] += g * (Double(row[ch]) - m[ch])
+                    }
+                }
+            }
+            return (Array(sums[0..<c]), (0..<c).map { sums[c + $0] * Double(invStd[$0]) })
+        }
         let sums = channelSums(l, count: 2) { ch, j, acc in
             let g = Double(dy[j])
             acc[2 * ch] += g
@@ -132,6 +202,28 @@ enum BatchNormKernels {
         let k = (0..<c).map { T(Double(scale?[$0] ?? 1) * Double(invStd[$0])) }
         let meanDy = sumDy.map { T($0 / n) }, meanDyXHat = sumDyXHat.map { T($0 / n) }
         let src = UncheckedSendable(x), grad = UncheckedSendable(dy), dst = UncheckedSendable(dx)
+        if inner == 1 {
+            mean.withUnsafeBufferPointer { m in
+                invStd.withUnsafeBufferPointer { s in
+                    k.withUnsafeBufferPointer { a in
+                        meanDy.withUnsafeBufferPointer { b in
+                            meanDyXHat.withUnsafeBufferPointer { e in
+                                _ = forEachOuterBlock(l) { _, range in
+                                    for o in range {
+                                        let xs = src.value + o * c, gs = grad.value + o * c, out = dst.value + o * c
+                                        for ch in 0..<c {
+                                            let xHat = (xs[ch] - m[ch]) * s[ch]
+                                            out[ch] = a[ch] * (gs[ch] - b[ch] - xHat * e[ch])
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            return (sumDy.map { T($0) }, sumDyXHat.map { T($0) })
+        }
         _ = forEachOuterBlock(l) { _, range in
             for o in range {
                 for ch in 0..<c {
