@@ -7,7 +7,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 BENCH = os.path.join(REPO, "bench")
 C_FLAGS = ["-O3", "-march=native", "-fno-math-errno", "-pthread"]  # bench/c/fused_update.c's build
 
-PARTS = ("optimizers", "json", "checkpoint", "distributed", "keras3")
+PARTS = ("optimizers", "json", "checkpoint", "distributed", "keras3", "cnn")
 CHECKPOINT_TARGET = 2.0  # issue 10: the 604 MB model with Adam state saves and loads in at most 2 s each
 # The JSON benchmark's documents (`descent bench json`), in its order.
 JSON_DOCUMENTS = [
@@ -64,7 +64,7 @@ def aggregate(results):
     groups = {}
     for tag, r in results:
         if r.get("bench") in ("meta", "json", "checkpoint", "distributed", "allreduce") or tag.startswith(("dist-", "k3")):
-            continue  # summarized round by round (json_section, checkpoint_section, distributed_section, keras3_section)
+            continue  # summarized round by round (json_section, checkpoint_section, distributed_section, keras3_section, cnn_section)
         # A head-to-head run measures the same workload again: it counts as one more round.
         tag = {"h2h-bandwidth": "descent-bandwidth"}.get(tag, tag[4:] if tag.startswith("h2h-") else tag)
         key = (tag,) + tuple(sorted((k, json.dumps(v)) for k, v in r.items() if k not in METRICS))
@@ -400,6 +400,8 @@ def report(run, info, versions, args, started, seconds):
     distributed = distributed_section(run, w) if "distributed" in parts else None
     from report_keras3 import keras3_section, keras3_targets
     keras3 = keras3_section(run, args, w) if "keras3" in parts else None
+    from report_cnn import cnn_section, cnn_targets
+    cnn = cnn_section(run, args, w) if "cnn" in parts else None
 
     # ------------------------------------------------------------------ targets
     w("## Targets\n")
@@ -430,6 +432,8 @@ def report(run, info, versions, args, started, seconds):
         distributed_targets(distributed, target)
     if "keras3" in parts:
         keras3_targets(keras3, target)
+    if "cnn" in parts:
+        cnn_targets(cnn, target)
     w("")
 
     # ------------------------------------------------------------------ commands
@@ -439,6 +443,7 @@ def report(run, info, versions, args, started, seconds):
         (["the multi-worker commands (Descent's 1-process baseline, Descent on 2 ranks × 1 thread, the peers, Descent "
           "on 2 ranks with the default threads, the allreduce)"] if "distributed" in parts else []) + \
         (["the Keras 3 commands (Descent's ten, then PyTorch's and optax's)"] if "keras3" in parts else []) + \
+        (["the digits-CNN commands (Descent, tf_keras, PyTorch; `descent train --model cnn` once)"] if "cnn" in parts else []) + \
         (["the two JSON commands"] if "json" in parts else [])
     order = ["In each round: " + ", then ".join(steps) + ", in this order"]
     if "optimizers" in parts:
@@ -447,7 +452,7 @@ def report(run, info, versions, args, started, seconds):
     if "keras3" in parts:
         order.append("in each Keras 3 pair: Descent's two AdamW commands, then `torch_bench.py --only keras3 "
                      "--optimizers adamw --variants fused=True`")
-    where = ([f"`VENV_ROOT` = `{args.venv_root}`"] if parts & {"optimizers", "checkpoint", "distributed", "keras3"} else []) + \
+    where = ([f"`VENV_ROOT` = `{args.venv_root}`"] if parts & {"optimizers", "checkpoint", "distributed", "keras3", "cnn"} else []) + \
         (["`$JSON_DOCS` is a temporary directory"] if "json" in parts else [])
     w(f"{'; '.join(where)}. {'; '.join(order)}. The counts and total seconds are per command line.\n")
     w("```")

@@ -13,7 +13,8 @@ bench/peers/checkpoint_peers.py with PyTorch and tf_keras, in the same venvs) an
 training on Open MPI: `mpirun -np 2 descent bench train --model large --strategy multi-worker` with 1 thread
 per rank and with the default threads, Descent's 1-process 2-thread baseline, `mpirun -np 2 descent bench
 allreduce`, and bench/peers/distributed_peers.py: PyTorch DDP and TF MultiWorkerMirroredStrategy, for the
-peers in --peers) and `keras3` (the Keras 3 family, issue 12: `descent bench optimizer` with Keras 3 configs of
+peers in --peers), `cnn` (the digits CNN of `descent train --model cnn`, issue 13: Descent, tf_keras fit and
+PyTorch eager epochs, bench/peers/cnn_peers.py) and `keras3` (the Keras 3 family, issue 12: `descent bench optimizer` with Keras 3 configs of
 AdamW, Lion, Adafactor and Muon, torch_bench.py and jax_bench.py `--only keras3`, then --pairs interleaved
 Descent/PyTorch AdamW pairs). A partial run never writes the repository's
 BENCHMARKS.md or bench/results.jsonl: its report goes to --output (default
@@ -305,6 +306,8 @@ def run_rounds(run, args, peers, pythons, have_c, versions):
             distributed_round(run, args, versions)
         if "keras3" in args.only:
             keras3_round(run, args, versions)
+        if "cnn" in args.only:
+            cnn_round(run, args, round_)
         if "json" in args.only:
             # Descent writes the documents and times them, then the same Python times json.loads on them.
             run.json_lines("descent-json", [DESCENT, "bench", "json", "--json", "--save-documents", run.json_docs])
@@ -328,6 +331,17 @@ KERAS3_DESCENT = (
     + [("adafactor", "Adafactor", ["--matrix", m, "--tensors", str(k)], 20) for m, k in [("1024x1024", 4), ("1024x4096", 2)]]
     + [("muon", "Muon", ["--matrix", "256x256", "--tensors", "4"], 20), ("muon", "Muon", ["--matrix", "1024x1024", "--tensors", "4"], 3)]
 )
+
+
+def cnn_round(run, args, round_):
+    """One round of part `cnn` (issue 13): the digits CNN's epochs in Descent, tf_keras and PyTorch, seconds
+    apart; in the first round also `descent train --model cnn` for its test accuracy."""
+    run.json_lines("cnn-descent", [DESCENT, "bench", "train", "--model", "cnn", "--epochs", "6", "--threads", "2", "--json"])
+    for peer, tag in [("tf", "cnn-tf"), ("torch", "cnn-torch")]:
+        python = ensure_venv(args.venv_root, peer)
+        run.json_lines(tag, [python, os.path.join(BENCH, "peers", "cnn_peers.py"), "--peer", peer, "--threads", "2", "--epochs", "6"])
+    if round_ == 0:
+        run.json_lines("cnn-accuracy", [DESCENT, "train", "--model", "cnn", "--json", "--quiet"])
 
 
 def keras3_config(cls):
