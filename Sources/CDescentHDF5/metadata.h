@@ -5,11 +5,16 @@
 // Decoding a damaged file's metadata can make libhdf5 1.10.8 overrun a buffer: a global heap object
 // longer than the variable-length string that refers to it (a one-byte change) is copied whole into a
 // buffer sized for the string (1.14 checks this). The overrun may crash at once or corrupt memory
-// silently, so it must happen in a process whose memory does not matter. `descent_h5_read_metadata`
+// silently, so it must happen in a process whose memory does not matter. `descent_h5_start_metadata`
 // forks; the child opens the file, visits every object (its path and kind; a dataset's type, shape and
-// layout are decoded too) and reads every attribute, and streams them through a pipe; the parent
-// collects the stream and the child's exit status. Plain C, so the child touches only libhdf5, malloc,
-// write and _exit.
+// layout are decoded too) and reads every attribute, and streams them through a pipe;
+// `descent_h5_collect_metadata` collects the stream and the child's exit status. Plain C, so the child
+// touches only libhdf5, malloc, write and _exit (never OpenBLAS).
+//
+// A real fork(), not posix_spawn or a raw clone: there is no executable to spawn, and only fork() resets
+// glibc's malloc locks in the child (libhdf5 allocates). fork() runs every pthread_atfork handler too, and
+// OpenBLAS's hangs when a product runs on another thread at that moment, so the caller holds products
+// off around the fork alone (`OpenBLASForkGate.forking` in DescentTensor, see `HDF5Metadata.read`).
 //
 // The stream: records of a tag byte and fields; numbers are little-endian u64, strings a u64 length
 // and the bytes.
@@ -230,20 +235,31 @@ static inline int descent_h5_write_metadata(const char *path, int fd) {
     return result;
 }
 
-/// Runs `descent_h5_write_metadata(path)` in a forked child and collects its stream into `*out`
-/// (malloc'd, `*length` bytes; the caller frees it). Returns the child's exit status (0, 3 or 4),
-/// 1000 + the signal that ended it, 2000 when it ran past `timeout_ms` or wrote more than `limit`
-/// bytes (it is killed), or -1 when the pipe or the fork failed.
-static inline int descent_h5_read_metadata(const char *path, int timeout_ms, size_t limit, unsigned char **out, size_t *length) {
-    *out = NULL;
-    *length = 0;
+/// A child started by `descent_h5_start_metadata`: its process and the read end of its pipe.
+typedef struct {
+    pid_t pid;
+    int fd;
+} descent_h5_child;
+
+/// Forks a child that runs `descent_h5_write_metadata(path)` into a pipe; `descent_h5_collect_metadata`
+/// then reads the pipe and reaps the child. Returns 0, or the errno of the failed `pipe2` or `fork`.
+///
+/// Only the fork is here, so that the caller can hold off OpenBLAS's products around just this call
+/// (`OpenBLASForkGate.forking` in DescentTensor): `fork()` runs OpenBLAS's atfork handler, which stops its
+/// worker threads and hangs forever if one of them is busy with a product. The pipe is close-on-exec, so a
+/// program another thread starts at the same time does not hold its write end open (the parent would
+/// then wait for the timeout instead of the end of the stream).
+static inline int descent_h5_start_metadata(const char *path, descent_h5_child *child) {
+    child->pid = -1;
+    child->fd = -1;
     int fds[2];
-    if (pipe(fds) != 0) return -1;
+    if (pipe2(fds, O_CLOEXEC) != 0) return errno;
     pid_t pid = fork();
     if (pid < 0) {
+        int error = errno;
         close(fds[0]);
         close(fds[1]);
-        return -1;
+        return error;
     }
     if (pid == 0) {
         // The default action for crashes: no inherited handler (Swift's backtracer, a fuzzer's) runs.
@@ -258,6 +274,20 @@ static inline int descent_h5_read_metadata(const char *path, int timeout_ms, siz
         _exit(descent_h5_write_metadata(path, fds[1]));
     }
     close(fds[1]);
+    child->pid = pid;
+    child->fd = fds[0];
+    return 0;
+}
+
+/// Collects the stream of a child started by `descent_h5_start_metadata` into `*out` (malloc'd,
+/// `*length` bytes; the caller frees it) and reaps the child. Returns the child's exit status (0, 3 or
+/// 4), 1000 + the signal that ended it, or 2000 when it ran past `timeout_ms` or wrote more than `limit`
+/// bytes (it is killed).
+static inline int descent_h5_collect_metadata(descent_h5_child child, int timeout_ms, size_t limit, unsigned char **out, size_t *length) {
+    *out = NULL;
+    *length = 0;
+    pid_t pid = child.pid;
+    int fd = child.fd;
     size_t capacity = 65536, used = 0;
     unsigned char *buffer = (unsigned char *)malloc(capacity);
     struct timespec start;
@@ -268,7 +298,7 @@ static inline int descent_h5_read_metadata(const char *path, int timeout_ms, siz
         clock_gettime(CLOCK_MONOTONIC, &now);
         long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
         if (elapsed >= timeout_ms) { overrun = 1; break; }
-        struct pollfd p = {fds[0], POLLIN, 0};
+        struct pollfd p = {fd, POLLIN, 0};
         int ready = poll(&p, 1, (int)(timeout_ms - elapsed));
         if (ready < 0 && errno == EINTR) continue;
         if (ready <= 0) { overrun = 1; break; }
@@ -279,12 +309,12 @@ static inline int descent_h5_read_metadata(const char *path, int timeout_ms, siz
             buffer = bigger;
             capacity *= 2;
         }
-        ssize_t n = read(fds[0], buffer + used, capacity - used);
+        ssize_t n = read(fd, buffer + used, capacity - used);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;  // end of the stream (or an error: the status says what happened)
         used += (size_t)n;
     }
-    close(fds[0]);
+    close(fd);
     int status = 0;
     if (overrun) kill(pid, SIGKILL);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {}

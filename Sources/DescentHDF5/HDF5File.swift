@@ -45,7 +45,9 @@ public final class HDF5File {
     /// through a pipe (CDescentHDF5/metadata.h): Debian's libhdf5 1.10.8 can overrun a buffer while
     /// decoding a damaged file's attributes (a global heap object longer than the string that refers
     /// to it), and such a file then gives an ``HDF5Error`` instead of corrupting this process. The cost
-    /// is a `fork` and the metadata's size in a pipe: about a millisecond for a Keras file.
+    /// is a `fork` and the metadata's size in a pipe: about a millisecond for a Keras file. The fork waits
+    /// for matrix products running on other threads to finish (`OpenBLASForkGate`: forking during one
+    /// can hang OpenBLAS for good).
     /// - Parameter displayName: the name errors use (default `path`), e.g. `"m.keras/model.weights.h5"`
     ///   for a file extracted from a zip.
     /// - Throws: ``HDF5Error`` when the file cannot be opened, is not an HDF5 file, or is truncated or

@@ -1,9 +1,10 @@
 import CDescentHDF5
+@_spi(DescentInternals) import DescentTensor
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// An HDF5 file's metadata, read in a child process (`descent_h5_read_metadata` in
+/// An HDF5 file's metadata, read in a child process (`descent_h5_start_metadata` in
 /// CDescentHDF5/metadata.h): every object's path and kind, and every attribute's value.
 ///
 /// The parent process never decodes attributes itself: a damaged file can make libhdf5 1.10.8
@@ -21,17 +22,23 @@ struct HDF5Metadata {
     /// - Throws: ``HDF5Error`` naming `name` when libhdf5 reports an error (with its message), the child
     ///   crashes or hangs (a damaged file), or the process cannot fork.
     static func read(path: String, name: String, timeoutMilliseconds: Int) throws -> HDF5Metadata {
+        var child = descent_h5_child()
+        // The fork alone runs with OpenBLAS's products held off: fork() runs OpenBLAS's atfork handler,
+        // which hangs for good if a product runs on another thread meanwhile (see OpenBLASForkGate). The
+        // wait for the child (up to the timeout) does not hold them off.
+        let started = OpenBLASForkGate.forking { descent_h5_start_metadata(path, &child) }
+        guard started == 0 else {
+            throw HDF5Error(file: name, path: "/", message: "cannot read: fork or pipe failed (\(String(cString: strerror(started))))")
+        }
         var buffer: UnsafeMutablePointer<UInt8>?
         var length = 0
-        let status = descent_h5_read_metadata(path, Int32(timeoutMilliseconds), maximumBytes, &buffer, &length)
+        let status = descent_h5_collect_metadata(child, Int32(timeoutMilliseconds), maximumBytes, &buffer, &length)
         defer { free(buffer) }
         let bytes = buffer.map { UnsafeBufferPointer(start: $0, count: length) } ?? UnsafeBufferPointer(start: nil, count: 0)
         switch status {
         case 0, 3:
             var reader = StreamReader(bytes: bytes, file: name)
             return try reader.metadata(complete: status == 0)
-        case -1:
-            throw HDF5Error(file: name, path: "/", message: "cannot read: fork or pipe failed (\(String(cString: strerror(errno))))")
         case 2000:
             throw HDF5Error(file: name, path: "/", message: "damaged: reading its metadata did not finish in \(timeoutMilliseconds / 1000) s or gave more than \(maximumBytes >> 20) MiB")
         case 4:

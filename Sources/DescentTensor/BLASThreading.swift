@@ -28,13 +28,16 @@ enum BLASThreading {
         guard threads > 1, n <= narrow || k <= narrow, Double(m) * Double(n) * Double(k) > Double(openBLASThreshold)
         else { return call() }
         narrowCalls.withLock { count in
-            if count == 0 { openblas_set_num_threads(1) }
+            if count == 0 { OpenBLASForkGate.call { openblas_set_num_threads(1) } }
             count += 1
         }
         call()
         narrowCalls.withLock { count in
             count -= 1
-            if count == 0 { openblas_set_num_threads(Int32(ThreadPool.threadCount)) }
+            if count == 0 {
+                let threads = Int32(ThreadPool.threadCount)  // read outside the gate: it may set OpenBLAS's count itself
+                OpenBLASForkGate.call { openblas_set_num_threads(threads) }
+            }
         }
     }
 }

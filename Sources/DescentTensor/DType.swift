@@ -106,9 +106,11 @@ extension Float: TensorElement, FloatingElement {
         beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int
     ) {
         BLASThreading.run(m: m, n: n, k: k) {
-            cblas_sgemm(
-                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+            OpenBLASForkGate.call {  // never during a fork (see OpenBLASForkGate)
+                cblas_sgemm(
+                    CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+            }
         }
     }
 }
@@ -141,9 +143,11 @@ extension Double: TensorElement, FloatingElement {
         beta: Double, c: UnsafeMutablePointer<Double>, ldc: Int
     ) {
         BLASThreading.run(m: m, n: n, k: k) {
-            cblas_dgemm(
-                CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
-                blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+            OpenBLASForkGate.call {  // never during a fork (see OpenBLASForkGate)
+                cblas_dgemm(
+                    CblasRowMajor, transposeA ? CblasTrans : CblasNoTrans, transposeB ? CblasTrans : CblasNoTrans,
+                    blasint(m), blasint(n), blasint(k), alpha, a, blasint(lda), b, blasint(ldb), beta, c, blasint(ldc))
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ public enum ThreadPool {
     public static func setThreadCount(_ count: Int) {
         let n = max(1, count)
         configured.store(n, ordering: .relaxed)
-        openblas_set_num_threads(Int32(n))
+        OpenBLASForkGate.call { openblas_set_num_threads(Int32(n)) }  // never during a fork
     }
 
     /// Runs `body` with Descent's kernels split into `count` chunks (at least 1) in the current task only,
