@@ -63,7 +63,7 @@ def aggregate(results):
     with `worst` (the slowest round's ms per step, or lowest GB/s) and `rounds` added."""
     groups = {}
     for tag, r in results:
-        if r.get("bench") in ("meta", "json", "checkpoint", "distributed", "allreduce") or tag.startswith(("dist-", "k3")):
+        if r.get("bench") in ("meta", "json", "checkpoint", "distributed", "allreduce") or tag.startswith(("dist-", "k3", "cnn-")):
             continue  # summarized round by round (json_section, checkpoint_section, distributed_section, keras3_section, cnn_section)
         # A head-to-head run measures the same workload again: it counts as one more round.
         tag = {"h2h-bandwidth": "descent-bandwidth"}.get(tag, tag[4:] if tag.startswith("h2h-") else tag)
