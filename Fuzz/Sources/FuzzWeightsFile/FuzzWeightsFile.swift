@@ -49,7 +49,7 @@ public func fuzzOneInput(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
 /// not run with `-fork`/`-jobs` threads sharing a process), so the model is never used concurrently.
 nonisolated(unsafe) let model: Sequential = {
     do {
-        let m = Sequential([try Dense(3, activation: .relu), try Dense(2)], name: "fuzz_model")
+        let m = try Sequential([try Dense(3, activation: .relu), try Dense(2)], name: "fuzz_model")
         try m.build(inputShape: [1, 4])
         return m
     } catch { FuzzSupport.fail("cannot build the harness model: \(error)") }
