@@ -8,6 +8,8 @@ import DescentTensor
 /// `Dense(activation:)` takes; the Keras class name (``Layer/kerasClassName``) is `"Activation"` and
 /// the default layer name `"activation"`, as in Keras.
 public final class ActivationLayer: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// The function applied to the input.
     public let activation: Activation
 
@@ -36,6 +38,8 @@ public final class ActivationLayer: Layer {
 
 /// Softmax along an axis (Keras' `Softmax`): `exp(x) / Σ exp(x)` over `axis`, computed stably.
 public final class Softmax: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// The axis the softmax normalizes (negative counts from the end).
     public let axis: Int
 
@@ -73,6 +77,8 @@ public final class Softmax: Layer {
 /// The three numbers act as float32 values; tf_keras' config holds them rounded to float32
 /// (`cast_to_floatx`), Keras 3's as given.
 public final class ReLU: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// The largest output, or `nil` for none.
     public let maxValue: Double?
     /// The slope below the threshold (0: plain ReLU).
@@ -129,6 +135,8 @@ public final class ReLU: Layer {
 /// Reshapes every sample to `targetShape` (Keras' `Reshape`); the batch dimension is kept. One
 /// dimension may be `-1`, inferred from the sample's size.
 public final class Reshape: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// The shape of one sample after the layer (without the batch dimension); at most one `-1`.
     public let targetShape: [Int]
 

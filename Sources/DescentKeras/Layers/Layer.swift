@@ -104,6 +104,11 @@ open class Layer {
 
     /// The Keras class name shown by `summary()` (defaults to the Swift class name).
     open class var kerasClassName: String { String(describing: self) }
+
+    /// Whether Keras 3 records a `build_config` (the input shape) for the layer in model configs: false
+    /// for layers Keras 3 builds at creation because they have no weights (Dropout, pooling, Activation,
+    /// Softmax, ReLU, Reshape override it).
+    open class var recordsKerasBuildConfig: Bool { true }
 }
 
 /// The checks of layer constructor arguments: each throws a ``KerasError/invalidArgument(field:message:)``
@@ -293,6 +298,9 @@ public final class Dropout: Layer {
         }
         generator.withLock { $0 = g }
     }
+
+    /// Keras 3 builds a Dropout at creation.
+    public override class var recordsKerasBuildConfig: Bool { false }
 
     public override func call(_ input: Tensor, training: Bool) throws -> Tensor {
         guard training && rate > 0 else { return input }

@@ -2,6 +2,8 @@
 
 /// The shared part of ``MaxPooling2D`` and ``AveragePooling2D``: the window arguments and output shape.
 public class Pooling2D: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// The window `(height, width)`.
     public let poolSize: Size2D
     /// The step between windows (Keras' default: the pool size).
@@ -79,6 +81,8 @@ public final class AveragePooling2D: Pooling2D {
 /// The mean over the steps of `[batch, steps, channels]` inputs (Keras' `GlobalAveragePooling1D`,
 /// channels last, without a mask): `[batch, channels]`, or `[batch, 1, channels]` with `keepdims`.
 public final class GlobalAveragePooling1D: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// Whether the pooled axis is kept with length 1.
     public let keepdims: Bool
 
@@ -103,6 +107,8 @@ public final class GlobalAveragePooling1D: Layer {
 /// The mean over the rows and columns of `[batch, height, width, channels]` inputs (Keras'
 /// `GlobalAveragePooling2D`, channels last): `[batch, channels]`, or `[batch, 1, 1, channels]` with `keepdims`.
 public final class GlobalAveragePooling2D: Layer {
+    /// Keras 3 builds it at creation: its model config has no `build_config`.
+    public override class var recordsKerasBuildConfig: Bool { false }
     /// Whether the pooled axes are kept with length 1.
     public let keepdims: Bool
 

@@ -6,12 +6,6 @@ import DescentTensor
 // (`.keras`). Layouts measured from files both wrote: Tests/Fixtures/keras_files/LAYOUTS.md.
 
 extension Sequential {
-    /// Whether Keras 3 writes no `build_config` for the layer (it has no build step of its own).
-    static func recordsNoBuildShape(_ layer: Layer) -> Bool {
-        layer is Dropout || layer is Pooling2D || layer is GlobalAveragePooling1D || layer is GlobalAveragePooling2D
-            || layer is ActivationLayer || layer is Softmax || layer is ReLU || layer is Reshape
-    }
-
     /// `[null, d1, d2, ...]`: a shape with the batch dimension left open, as Keras writes it.
     static func openBatchShape(_ shape: [Int]) -> JSONValue {
         .array([.null] + shape.dropFirst().map { .int($0) })
@@ -54,7 +48,7 @@ extension Sequential {
                 // (Dropout, pooling, Activation, Softmax, ReLU, Reshape).
                 // A nested model also records its (empty) compile config.
                 if layer is Sequential { o["compile_config"] = .object([:]) }
-                if !Sequential.recordsNoBuildShape(layer) { o["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)]) }
+                if type(of: layer).recordsKerasBuildConfig { o["build_config"] = .object(["input_shape": Sequential.openBatchShape(shape)]) }
                 entries.append(.object(o))
             }
             shape = layer.outputShape(forInputShape: shape)

@@ -104,11 +104,16 @@ extension Model {
     /// The metric names of `compile` resolved against the first batch's shapes.
     func resolveMetricNames(_ x: Tensor, _ y: Tensor) throws {
         guard hasUnresolvedMetrics, x.rank >= 1, x.shape[0] > 0 else { return }
-        let outputShape = try self(x.slice(rows: 0..<1)).shape
+        try resolveMetricSlots(yTrueShape: [1] + y.shape.dropFirst(), yPredShape: try self(x.slice(rows: 0..<1)).shape)
+    }
+
+    /// Turns every metric name of `compile` into its metric for targets and predictions of these shapes
+    /// (``Metrics/compiled(_:yTrueShape:yPredShape:)``); the slots then hold only metrics.
+    private func resolveMetricSlots(yTrueShape: [Int], yPredShape: [Int]) throws {
         metrics = try metricSlots.map { slot in
             switch slot {
             case .metric(let m): return m
-            case .name(let n): return try Metrics.compiled(n, yTrueShape: [1] + y.shape.dropFirst(), yPredShape: outputShape)
+            case .name(let n): return try Metrics.compiled(n, yTrueShape: yTrueShape, yPredShape: yPredShape)
             }
         }
         metricSlots = metrics.map { .metric($0) }
@@ -152,15 +157,7 @@ extension Model {
     /// Updates every compiled metric with a batch (Keras' `compiled_metrics.update_state`; names in
     /// `compile` are resolved from these shapes on the first call).
     public func updateMetrics(yTrue: Tensor, yPred: Tensor, sampleWeight: Tensor? = nil) throws {
-        if hasUnresolvedMetrics {
-            metrics = try metricSlots.map { slot in
-                switch slot {
-                case .metric(let m): return m
-                case .name(let n): return try Metrics.compiled(n, yTrueShape: yTrue.shape, yPredShape: yPred.shape)
-                }
-            }
-            metricSlots = metrics.map { .metric($0) }
-        }
+        if hasUnresolvedMetrics { try resolveMetricSlots(yTrueShape: yTrue.shape, yPredShape: yPred.shape) }
         for m in metrics { try m.update(yTrue: yTrue, yPred: yPred.untracked, sampleWeight: sampleWeight) }
     }
 
