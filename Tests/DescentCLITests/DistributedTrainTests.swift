@@ -187,7 +187,7 @@ struct DistributedTrainTests {
             if killed < 3 && ranks.count == 2 {
                 let deadline = Date().addingTimeInterval(60)
                 while job.process.isRunning && Self.modified(backupFile) == before && Date() < deadline { usleep(5_000) }
-                usleep(UInt32(Double.random(in: 0...0.25, using: &generator) * 1e6))
+                usleep(UInt32(Double.random(in: 0...min(0.25, duration * 0.08), using: &generator) * 1e6))
                 if job.process.isRunning {
                     kill(ranks[Int.random(in: 0...1, using: &generator)], SIGKILL)
                     let result = job.wait(timeout: 30)
