@@ -46,10 +46,13 @@ let package = Package(
         ),
         // Header-only C helpers: vector square roots that vectorize on Linux (see ARCHITECTURE.md).
         .target(name: "CDescentMath"),
+        // A start-up check that gives OpenBLAS AVX2/AVX-512 kernels on CPUs it does not know (it would fall
+        // back to its SSE3 "Prescott" kernels; see OpenBLASCore.c).
+        .target(name: "CDescentOpenBLASCore", dependencies: ["CDescentBLAS"]),
         .target(
             name: "DescentTensor",
             dependencies: [
-                "CDescentBLAS", "CDescentMath",
+                "CDescentBLAS", "CDescentMath", "CDescentOpenBLASCore",
                 .product(name: "RealModule", package: "swift-numerics"),
             ]
         ),

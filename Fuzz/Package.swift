@@ -11,7 +11,7 @@
 import PackageDescription
 
 /// The fuzz targets; each is an executable target `Sources/<name>/` (`main.swift` and the test function).
-let fuzzTargets = ["FuzzJSON", "FuzzOptimizerConfig", "FuzzReplay", "FuzzWeightsFile", "FuzzDigitsFile", "FuzzKerasH5", "FuzzKerasArchive"]
+let fuzzTargets = ["FuzzJSON", "FuzzOptimizerConfig", "FuzzReplay", "FuzzWeightsFile", "FuzzDigitsFile", "FuzzKerasH5", "FuzzKerasArchive", "FuzzEventFile"]
 
 let package = Package(
     name: "DescentFuzz",

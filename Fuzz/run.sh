@@ -11,7 +11,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-TARGETS=(FuzzJSON FuzzOptimizerConfig FuzzReplay FuzzWeightsFile FuzzDigitsFile FuzzKerasH5 FuzzKerasArchive)
+TARGETS=(FuzzJSON FuzzOptimizerConfig FuzzReplay FuzzWeightsFile FuzzDigitsFile FuzzKerasH5 FuzzKerasArchive FuzzEventFile)
 SWIFT=${SWIFT:-swift}
 # debug (-Onone) or release (-O); see README.md for the measured rates.
 SCRATCH=.build-fuzz
@@ -48,6 +48,7 @@ extra_flags() {
 dictionary() {
     case "$1" in
         FuzzDigitsFile) echo digits.dict ;;
+        FuzzEventFile) echo tensorboard.dict ;;
         FuzzKerasH5|FuzzKerasArchive) echo keras.dict ;;
         *) echo json.dict ;;
     esac

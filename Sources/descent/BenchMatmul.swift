@@ -41,7 +41,7 @@ struct MatmulBench: ParsableCommand {
         }
         let gflops = 2.0 * Double(m) * Double(n) * Double(k) / best / 1e9  // m·n·k may overflow Int
         if json {
-            print(#"{"bench":"matmul","m":\#(m),"k":\#(k),"n":\#(n),"transpose_a":\#(transposeA),"transpose_b":\#(transposeB),"threads":\#(ThreadPool.threadCount),"us_per_product":\#(best * 1e6),"gflop_per_s":\#(gflops)}"#)
+            print(#"{"bench":"matmul","m":\#(m),"k":\#(k),"n":\#(n),"transpose_a":\#(transposeA),"transpose_b":\#(transposeB),"threads":\#(ThreadPool.threadCount),"us_per_product":\#(best * 1e6),"gflop_per_s":\#(gflops),"openblas_core":"\#(OpenBLASCore.name)"}"#)
         } else {
             print("matmul [\(m), \(k)] x [\(k), \(n)]\(transposeA ? " (A transposed)" : "")\(transposeB ? " (B transposed)" : ""), \(ThreadPool.threadCount) threads: " + String(format: "%.2f µs per product, %.1f GFLOP/s", best * 1e6, gflops))
         }

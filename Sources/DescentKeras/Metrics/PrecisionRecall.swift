@@ -86,6 +86,48 @@ func readThresholdMetricConfig(_ c: JSONObject, kind: String) throws
     return (thresholds, scalar, try readOptionalInt(c, "top_k", kind: kind), try readOptionalInt(c, "class_id", kind: kind))
 }
 
+/// The state of ``Precision`` or ``Recall``: their settings and two counts per threshold, the true
+/// positives and the `other` count (false positives for precision, false negatives for recall).
+struct ThresholdRatioState {
+    let settings: ThresholdSettings
+    /// Which confusion count is `other`.
+    let otherCount: ConfusionCounts
+    private(set) var truePositives: [Double]
+    private(set) var other: [Double]
+
+    init(settings: ThresholdSettings, other: ConfusionCounts) {
+        self.settings = settings
+        otherCount = other
+        truePositives = Array(repeating: 0, count: settings.thresholds.count)
+        self.other = truePositives
+    }
+
+    /// Adds one batch's counts.
+    mutating func update(metric: String, dtype: DType, yTrue: Tensor, yPred: Tensor, sampleWeight: Tensor?) throws {
+        let b = try settings.batch(metric: metric, dtype: dtype, yTrue: yTrue, yPred: yPred, sampleWeight: sampleWeight,
+                                   counts: [.truePositives, otherCount])
+        let math = DTypeArithmetic(dtype)
+        accumulate(&truePositives, b.tp, math: math)
+        accumulate(&other, otherCount == .falsePositives ? b.fp : b.fn, math: math)
+    }
+
+    mutating func reset() {
+        truePositives = truePositives.map { _ in 0 }
+        other = truePositives
+    }
+
+    var values: [Double] { truePositives + other }
+
+    /// Sets `[truePositives..., other...]`, rounded to `dtype`.
+    mutating func restore(_ values: [Double], metric: String, dtype: DType) throws {
+        let t = settings.thresholds.count
+        guard values.count == 2 * t else { throw stateCountError(metric, expected: 2 * t, got: values.count) }
+        let math = DTypeArithmetic(dtype)
+        truePositives = values[0..<t].map(math.round)
+        other = values[t...].map(math.round)
+    }
+}
+
 /// The precision of the predictions (`tf.keras.metrics.Precision`): `tp / (tp + fp)` per threshold, 0 while
 /// nothing was predicted positive (`divide_no_nan`).
 ///
@@ -109,11 +151,12 @@ public final class Precision: TrainingMetric {
     public let name: String
     /// The dtype of the state and result (float32 by default).
     public let dtype: DType
-    private let settings: ThresholdSettings
+    private var state: ThresholdRatioState
+    private var settings: ThresholdSettings { state.settings }
     /// The weighted count of true positives per threshold.
-    public private(set) var truePositives: [Double]
+    public var truePositives: [Double] { state.truePositives }
     /// The weighted count of false positives per threshold.
-    public private(set) var falsePositives: [Double]
+    public var falsePositives: [Double] { state.other }
 
     /// Creates the metric.
     /// - Parameters:
@@ -138,11 +181,9 @@ public final class Precision: TrainingMetric {
     }
 
     private init(settings: ThresholdSettings, name: String, dtype: DType) {
-        self.settings = settings
+        state = ThresholdRatioState(settings: settings, other: .falsePositives)
         self.name = name
         self.dtype = dtype
-        truePositives = Array(repeating: 0, count: settings.thresholds.count)
-        falsePositives = truePositives
     }
 
     /// The thresholds in use.
@@ -164,11 +205,7 @@ public final class Precision: TrainingMetric {
 
     /// Adds one batch's true and false positives; see ``Precision``.
     public func update(yTrue: Tensor, yPred: Tensor, sampleWeight: Tensor?) throws {
-        let b = try settings.batch(metric: name, dtype: dtype, yTrue: yTrue, yPred: yPred, sampleWeight: sampleWeight,
-                                   counts: [.truePositives, .falsePositives])
-        let math = DTypeArithmetic(dtype)
-        accumulate(&truePositives, b.tp, math: math)
-        accumulate(&falsePositives, b.fp, math: math)
+        try state.update(metric: name, dtype: dtype, yTrue: yTrue, yPred: yPred, sampleWeight: sampleWeight)
     }
 
     /// `tp / (tp + fp)`: a scalar for one threshold, else one value per threshold.
@@ -176,20 +213,15 @@ public final class Precision: TrainingMetric {
 
     /// Zeroes the counts.
     public func reset() {
-        truePositives = truePositives.map { _ in 0 }
-        falsePositives = truePositives
+        state.reset()
     }
 
     /// `truePositives + falsePositives`.
-    public var stateValues: [Double] { truePositives + falsePositives }
+    public var stateValues: [Double] { state.values }
 
     /// Sets `[truePositives..., falsePositives...]`.
     public func restoreState(_ values: [Double]) throws {
-        let t = settings.thresholds.count
-        guard values.count == 2 * t else { throw stateCountError(name, expected: 2 * t, got: values.count) }
-        let math = DTypeArithmetic(dtype)
-        truePositives = values[0..<t].map(math.round)
-        falsePositives = values[t...].map(math.round)
+        try state.restore(values, metric: name, dtype: dtype)
     }
 
     /// `divide_no_nan(tp, tp + fp)` per threshold.
@@ -209,11 +241,12 @@ public final class Recall: TrainingMetric {
     public let name: String
     /// The dtype of the state and result (float32 by default).
     public let dtype: DType
-    private let settings: ThresholdSettings
+    private var state: ThresholdRatioState
+    private var settings: ThresholdSettings { state.settings }
     /// The weighted count of true positives per threshold.
-    public private(set) var truePositives: [Double]
+    public var truePositives: [Double] { state.truePositives }
     /// The weighted count of false negatives per threshold.
-    public private(set) var falseNegatives: [Double]
+    public var falseNegatives: [Double] { state.other }
 
     /// Creates the metric; the arguments and errors are ``Precision``'s.
     public convenience init(thresholds: [Double]? = nil, topK: Int? = nil, classId: Int? = nil, name: String = "recall",
@@ -231,11 +264,9 @@ public final class Recall: TrainingMetric {
     }
 
     private init(settings: ThresholdSettings, name: String, dtype: DType) {
-        self.settings = settings
+        state = ThresholdRatioState(settings: settings, other: .falseNegatives)
         self.name = name
         self.dtype = dtype
-        truePositives = Array(repeating: 0, count: settings.thresholds.count)
-        falseNegatives = truePositives
     }
 
     /// The thresholds in use.
@@ -257,11 +288,7 @@ public final class Recall: TrainingMetric {
 
     /// Adds one batch's true positives and false negatives; see ``Recall``.
     public func update(yTrue: Tensor, yPred: Tensor, sampleWeight: Tensor?) throws {
-        let b = try settings.batch(metric: name, dtype: dtype, yTrue: yTrue, yPred: yPred, sampleWeight: sampleWeight,
-                                   counts: [.truePositives, .falseNegatives])
-        let math = DTypeArithmetic(dtype)
-        accumulate(&truePositives, b.tp, math: math)
-        accumulate(&falseNegatives, b.fn, math: math)
+        try state.update(metric: name, dtype: dtype, yTrue: yTrue, yPred: yPred, sampleWeight: sampleWeight)
     }
 
     /// `tp / (tp + fn)`: a scalar for one threshold, else one value per threshold.
@@ -269,20 +296,15 @@ public final class Recall: TrainingMetric {
 
     /// Zeroes the counts.
     public func reset() {
-        truePositives = truePositives.map { _ in 0 }
-        falseNegatives = truePositives
+        state.reset()
     }
 
     /// `truePositives + falseNegatives`.
-    public var stateValues: [Double] { truePositives + falseNegatives }
+    public var stateValues: [Double] { state.values }
 
     /// Sets `[truePositives..., falseNegatives...]`.
     public func restoreState(_ values: [Double]) throws {
-        let t = settings.thresholds.count
-        guard values.count == 2 * t else { throw stateCountError(name, expected: 2 * t, got: values.count) }
-        let math = DTypeArithmetic(dtype)
-        truePositives = values[0..<t].map(math.round)
-        falseNegatives = values[t...].map(math.round)
+        try state.restore(values, metric: name, dtype: dtype)
     }
 
     /// `divide_no_nan(tp, tp + fn)` per threshold.
