@@ -27,17 +27,26 @@ enum BLASThreading {
         // The work in `Double`: the three sizes are checked one by one, their product is not.
         guard threads > 1, n <= narrow || k <= narrow, Double(m) * Double(n) * Double(k) > Double(openBLASThreshold)
         else { return call() }
+        withOneThread(call)
+    }
+
+    /// Runs `body` with OpenBLAS on one thread (counted with the narrow products: the last region to end
+    /// restores ``ThreadPool/threadCount``). A product's values do not depend on OpenBLAS' thread count: its
+    /// threads split the rows and columns of the result, never the inner dimension.
+    static func withOneThread<R>(_ body: () throws -> R) rethrows -> R {
         narrowCalls.withLock { count in
             if count == 0 { OpenBLASForkGate.call { openblas_set_num_threads(1) } }
             count += 1
         }
-        call()
-        narrowCalls.withLock { count in
-            count -= 1
-            if count == 0 {
-                let threads = Int32(ThreadPool.threadCount)  // read outside the gate: it may set OpenBLAS's count itself
-                OpenBLASForkGate.call { openblas_set_num_threads(threads) }
+        defer {
+            narrowCalls.withLock { count in
+                count -= 1
+                if count == 0 {
+                    let threads = Int32(ThreadPool.threadCount)  // read outside the gate: it may set OpenBLAS's count itself
+                    OpenBLASForkGate.call { openblas_set_num_threads(threads) }
+                }
             }
         }
+        return try body()
     }
 }

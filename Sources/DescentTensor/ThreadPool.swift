@@ -84,6 +84,30 @@ public enum ThreadPool {
         }
     }
 
+    /// Runs `body(i)` for `i` in `0..<count` in parallel, each call on one thread with everything inside it
+    /// single-threaded: Descent's kernels (``withThreadCount(_:_:)`` 1) and OpenBLAS (one thread while the
+    /// region runs, also for products started elsewhere meanwhile). For many independent pieces of
+    /// mid-size work, each too small to split well (Muon's Newton–Schulz products on several matrices:
+    /// OpenBLAS' two threads spend a quarter of a 256×256 product synchronising). The indices are handed
+    /// out in order, so list the largest pieces first. Every index runs even when some throw; the error of
+    /// the lowest index that threw is rethrown. Inline, in order, with one thread or one index.
+    public static func forEachIndependently(_ count: Int, _ body: (Int) throws -> Void) throws {
+        if count <= 1 || threadCount <= 1 {
+            for i in 0..<count { try body(i) }
+            return
+        }
+        let errors = SanitizerVisibleMutex([Int: any Error]())
+        try withoutActuallyEscaping(body) { body in
+            let box = UncheckedSendable(body)
+            BLASThreading.withOneThread {
+                forEach(count) { i in
+                    do { try withThreadCount(1) { try box.value(i) } } catch { errors.withLock { $0[i] = error } }
+                }
+            }
+            if let first = errors.withLock({ $0.min(by: { $0.key < $1.key }) }) { throw first.value }
+        }
+    }
+
     /// Runs `body(i)` for `i` in `0..<count` in parallel (one task per index), inline if `count == 1`.
     @inlinable
     public static func forEach(_ count: Int, _ body: (Int) -> Void) {

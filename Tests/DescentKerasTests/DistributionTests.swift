@@ -20,14 +20,16 @@ import Testing
         let y = Tensor([0, 1, 2, 0, 1, 2, 2, 1] as [Int64])
         let globalBatch = 8.0
 
-        // One replica, the whole batch, SUM_OVER_BATCH_SIZE.
+        // One replica, the whole batch, SUM_OVER_BATCH_SIZE. Both models start from the same weights
+        // (copied: the global seed is shared with the suites running beside this one).
         let single = try makeModel()
+        let replicated = try makeModel()
+        try replicated.setWeights(single.getWeights())
         let singleOptimizer = try SGD(learningRate: 0.5)
         try singleOptimizer.minimize({ try SparseCategoricalCrossentropy(fromLogits: true)(y, try single(x)) },
                                      varList: single.trainableWeights)
 
         // Two replicas of 4 samples: per-replica loss = SUM / global batch; gradients summed by the aggregator.
-        let replicated = try makeModel()
         let lossFn = SparseCategoricalCrossentropy(fromLogits: true, reduction: .sum)
         func replicaGradients(_ rows: Range<Int>) throws -> [Gradient?] {
             let tape = GradientTape()

@@ -84,10 +84,11 @@ extension Keras3.Optimizer {
         for wave in plan.waves {
             var batch32 = DenseJobBatch(capacity: plan.kernel32 == nil ? 0 : wave.count, slotCount: slotNames.count)
             var batch64 = DenseJobBatch(capacity: plan.kernel64 == nil ? 0 : wave.count, slotCount: slotNames.count)
+            var independent: [Int] = []
             for i in wave {
                 let v = variables[i]
                 guard plan.usesKernel(grads[i], v), case .dense(let t) = grads[i] else {
-                    try updateStep(grads[i], v, coefficients[v.dtype]!)
+                    if updatesVariablesIndependently { independent.append(i) } else { try updateStep(grads[i], v, coefficients[v.dtype]!) }
                     continue
                 }
                 let job = try kernelJob(at: i, v, plan)
@@ -97,6 +98,7 @@ extension Keras3.Optimizer {
                     batch64.append(gradient: t.unsafeStorage, variable: v, slots: job.slots, weightDecay: job.weightDecay)
                 }
             }
+            try runIndependently(independent, grads, variables, coefficients)
             withExtendedLifetime(grads) {
                 let inKernel = denseKernelAppliesWeightDecay
                 if let k = plan.kernel32, !batch32.isEmpty {
@@ -106,6 +108,28 @@ extension Keras3.Optimizer {
                     if inKernel { batch64.run(k) } else { batch64.run(k, decayingWith: plan.learningRate64) }
                 }
             }
+        }
+    }
+
+    /// The ``updateStep(_:_:_:)`` of the variables at `indices` (one wave: distinct variables), for a class
+    /// whose ``updatesVariablesIndependently`` is true: side by side, one variable per thread with its work
+    /// single-threaded (``DescentTensor/ThreadPool/forEachIndependently(_:_:)``), largest first, when the
+    /// largest is at most a thread's share of the elements; otherwise one after the other, each using
+    /// every thread. The values are the same either way.
+    private func runIndependently(_ indices: [Int], _ grads: [Gradient], _ variables: [Variable],
+                                  _ coefficients: [DType: Coefficients]) throws {
+        guard !indices.isEmpty else { return }
+        let threads = ThreadPool.threadCount
+        let sizes = indices.map { variables[$0].scalarCount }
+        let total = sizes.reduce(0, +), largest = sizes.max() ?? 0
+        guard indices.count > 1, threads > 1, largest * threads <= total else {
+            for i in indices { try updateStep(grads[i], variables[i], coefficients[variables[i].dtype]!) }
+            return
+        }
+        let order = indices.indices.sorted { sizes[$0] != sizes[$1] ? sizes[$0] > sizes[$1] : $0 < $1 }.map { indices[$0] }
+        try ThreadPool.forEachIndependently(order.count) { k in
+            let i = order[k]
+            try updateStep(grads[i], variables[i], coefficients[variables[i].dtype]!)
         }
     }
 

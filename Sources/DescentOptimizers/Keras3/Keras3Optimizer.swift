@@ -466,6 +466,12 @@ extension Keras3 {
         /// decay runs block by block in front of the kernel.
         var denseKernelAppliesWeightDecay: Bool { false }
 
+        /// Whether ``updateStep(_:_:_:)`` may run for several variables of a step at once, each on its own
+        /// thread (false by default). True only for a class whose update of one variable reads and writes
+        /// nothing but that variable, its own slots and the step's coefficients, and which gains from it:
+        /// Muon, whose Newton–Schulz products are too small for OpenBLAS to split well.
+        open var updatesVariablesIndependently: Bool { false }
+
         /// Keras 3 optimizers read no slots by name in the legacy way.
         open override func createSlots(for variables: [Variable]) throws {}
 

@@ -162,4 +162,34 @@ import Testing
             #expect(abs(x - y) <= 1e-5 * Swift.max(1, abs(y)), "\(v.name): \(got) vs Keras \(expected)", sourceLocation: sourceLocation)
         }
     }
+
+    /// Several matrices update side by side, one per thread (``Keras3/Optimizer/updatesVariablesIndependently``),
+    /// with the same values, bit for bit, as one after the other on one thread; AdamW-path and
+    /// different-sized variables mixed in.
+    @Test func matricesUpdatedSideBySideMatchOneAfterTheOther() throws {
+        func run(threads: Int) throws -> [[Double]] {
+            try ThreadPool.withThreadCount(threads) {
+                var rng = SeededGenerator(seed: 7)
+                let shapes = [[48, 32], [32, 48], [40, 40], [48, 32], [16], [24, 8]]
+                let vars = try shapes.enumerated().map { i, s in
+                    Variable(try Tensor.randomUniform(shape: s, min: -1, max: 1, using: &rng), name: "layer\(i)/kernel")
+                }
+                let opt = try Keras3.Muon(name: "muon")
+                for _ in 0..<3 {
+                    let grads = try shapes.map { try Tensor.randomUniform(shape: $0, min: -1, max: 1, using: &rng) }
+                    try opt.applyGradients(Array(zip(grads, vars)))
+                }
+                return vars.map { $0.untrackedValue.doubles } + opt.weights.map { $0.untrackedValue.doubles }
+            }
+        }
+        let one = try run(threads: 1), two = try run(threads: 2)
+        #expect(one == two)
+    }
+
+    @Test func aSubclassIsUpdatedOneVariableAtATime() throws {
+        final class Custom: Keras3.Muon {}
+        #expect(try Keras3.Muon(name: "m").updatesVariablesIndependently)
+        #expect(try !Custom(name: "c").updatesVariablesIndependently)
+    }
+
 }

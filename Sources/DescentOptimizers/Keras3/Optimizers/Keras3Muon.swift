@@ -188,6 +188,11 @@ extension Keras3 {
             if let rmsRate { c.set("rms_rate", c.scalar(rmsRate.value)) }
         }
 
+        /// True for Muon itself (a subclass may override ``updateStep(_:_:_:)`` with shared state, so it
+        /// opts in itself): one variable's update touches only that variable and its slots, and
+        /// Newton–Schulz on several matrices runs faster one matrix per thread (see BENCHMARKS.md).
+        open override var updatesVariablesIndependently: Bool { type(of: self) == Keras3.Muon.self }
+
         open override func updateStep(_ gradient: Gradient, _ variable: Variable, _ c: Coefficients) throws {
             let i = try index(of: variable)
             if let v = velocities[i] {
