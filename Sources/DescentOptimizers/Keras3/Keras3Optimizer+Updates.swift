@@ -122,7 +122,9 @@ extension Keras3.Optimizer {
         let threads = ThreadPool.threadCount
         let sizes = indices.map { variables[$0].scalarCount }
         let total = sizes.reduce(0, +), largest = sizes.max() ?? 0
-        guard indices.count > 1, threads > 1, largest * threads <= total else {
+        // One variable, or one thread, fails this too (then the largest is the total, or the region would
+        // run inline anyway).
+        guard threads > 1, largest * threads <= total else {
             for i in indices { try updateStep(grads[i], variables[i], coefficients[variables[i].dtype]!) }
             return
         }
