@@ -10,9 +10,17 @@ import Synchronization
 /// Products with at most ``narrow`` columns or inner dimension therefore run on one thread.
 ///
 /// OpenBLAS' thread count is one process-wide setting (read once at the start of each call): while a
-/// narrow product runs, a wide one started on another thread also gets one thread (slower, same result).
+/// narrow product runs, a wide one started on another thread also gets one thread (slower, and see below).
 /// A count of narrow products in progress makes the first set one thread and the last restore
 /// ``ThreadPool/threadCount`` as it is then.
+///
+/// **A product's last bits can depend on OpenBLAS' thread count.** Its threads split the rows and columns
+/// of the result, never the inner dimension, but OpenBLAS' AVX2 kernels (Haswell, Zen) compute the rows
+/// left over after the last whole 16-row panel with edge kernels that add the inner products in another
+/// order, and a different split leaves different rows over: a 200×300·300×250 product on 2 threads differs
+/// from the same product on 1 thread in the last bits of some elements (measured on an AMD EPYC with
+/// OpenBLAS 0.3.21's Zen kernels; its SandyBridge and SkylakeX kernels gave the same bits). A run is still
+/// reproducible at a fixed thread count.
 enum BLASThreading {
     private static let narrowCalls = SanitizerVisibleMutex(0)
 
@@ -31,8 +39,7 @@ enum BLASThreading {
     }
 
     /// Runs `body` with OpenBLAS on one thread (counted with the narrow products: the last region to end
-    /// restores ``ThreadPool/threadCount``). A product's values do not depend on OpenBLAS' thread count: its
-    /// threads split the rows and columns of the result, never the inner dimension.
+    /// restores ``ThreadPool/threadCount``). Products inside it have the values of a one-thread run.
     static func withOneThread<R>(_ body: () throws -> R) rethrows -> R {
         narrowCalls.withLock { count in
             if count == 0 { OpenBLASForkGate.call { openblas_set_num_threads(1) } }

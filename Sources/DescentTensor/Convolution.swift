@@ -242,7 +242,7 @@ func im2col<T: FloatingElement>(_ x: UnsafePointer<T>, _ cols: UnsafeMutablePoin
     let (pt, pl) = (g.rows.padBefore, g.cols.padBefore)
     let rowBytes = kw * c
     let box = UncheckedSendable((x, cols))
-    ThreadPool.parallelFor(g.positions, grain: Swift.max(1, (1 << 15) / Swift.max(patch, 1)), alignment: 1) { range in
+    ThreadPool.parallelFor(g.positions, grain: Swift.max(1, ThreadPool.kernelGrain / Swift.max(patch, 1)), alignment: 1) { range in
         let (x, cols) = box.value
         for r in range {
             let img = r / (oh * ow), rem = r % (oh * ow)
@@ -284,7 +284,7 @@ func col2im<T: FloatingElement>(_ dcols: UnsafePointer<T>, _ dx: UnsafeMutablePo
     let (pt, pl) = (g.rows.padBefore, g.cols.padBefore)
     let imageSize = h * w * c
     let box = UncheckedSendable((dcols, dx))
-    let grain = Swift.max(1, (1 << 15) / Swift.max(oh * ow * patch, 1))
+    let grain = Swift.max(1, ThreadPool.kernelGrain / Swift.max(oh * ow * patch, 1))
     ThreadPool.parallelFor(g.batch, grain: grain, alignment: 1) { images in
         let (dcols, dx) = box.value
         (dx + images.lowerBound * imageSize).update(repeating: 0, count: images.count * imageSize)

@@ -37,7 +37,7 @@ public let streamingPrefetchMinimumCount = 1 << 16
 /// Work per element relative to an add: decides how small a chunk may be worth a thread.
 @usableFromInline enum KernelCost {
     case cheap, transcendental
-    @usableFromInline var grain: Int { self == .cheap ? 1 << 15 : 1 << 12 }
+    @usableFromInline var grain: Int { self == .cheap ? ThreadPool.kernelGrain : ThreadPool.kernelGrain >> 3 }
 }
 
 // MARK: - Unary

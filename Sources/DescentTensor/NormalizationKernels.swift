@@ -33,7 +33,8 @@ func outerBlocks(_ layout: NormalizationLayout) -> (perBlock: Int, count: Int) {
 @inline(__always)
 func forEachOuterBlock(_ layout: NormalizationLayout, _ body: (Int, Range<Int>) -> Void) -> Int {
     let (perBlock, blocks) = outerBlocks(layout)
-    ThreadPool.parallelFor(blocks, grain: 1, alignment: 1) { range in
+    let blockWork = Swift.max(1, perBlock * layout.channels * layout.inner)
+    ThreadPool.parallelFor(blocks, grain: Swift.max(1, ThreadPool.kernelGrain / blockWork), alignment: 1) { range in
         for b in range { body(b, (b * perBlock)..<Swift.min(layout.outer, (b + 1) * perBlock)) }
     }
     return blocks
@@ -88,6 +89,25 @@ func channelsLastSums(_ layout: NormalizationLayout, count: Int = 1, _ add: (Int
     return total
 }
 
+/// Eight values of `p` widened to `Double` (`vcvtps2pd` for `Float`): the channels-last statistics add
+/// eight channels at a time, each channel's terms still in row order, so the sums are the scalar loops'.
+@inline(__always)
+func loadDoubles<T: FloatingElement>(_ p: UnsafePointer<T>) -> SIMD8<Double> {
+    if T.self == Float.self { return SIMD8<Double>(UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Float>.self)) }
+    return UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Double>.self)
+}
+
+/// Adds `v` to the eight accumulators at `p`.
+@inline(__always)
+func accumulate(_ v: SIMD8<Double>, into p: UnsafeMutablePointer<Double>) {
+    let raw = UnsafeMutableRawPointer(p)
+    raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Double>.self) + v, as: SIMD8<Double>.self)
+}
+
+/// Eight `Double`s at `p`.
+@inline(__always)
+func loadDoubles(_ p: UnsafePointer<Double>) -> SIMD8<Double> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Double>.self) }
+
 /// Batch normalization's kernels (every axis but the channel axis reduced). Channels last (`inner ==
 /// 1`, a convolution's `[batch, h, w, c]` or a Dense layer's `[batch, features]`) takes loops over the
 /// contiguous channels of each row, which vectorize; the sums are the same as the general loops'.
@@ -97,16 +117,28 @@ enum BatchNormKernels {
         let n = Double(l.perChannel)
         if l.inner == 1 {
             let c = l.channels
+            let vectorEnd = c & ~7
             let sums = channelsLastSums(l) { o, acc in
                 let row = x + o * c
-                for ch in 0..<c { acc[ch] += Double(row[ch]) }
+                var ch = 0
+                while ch < vectorEnd {
+                    accumulate(loadDoubles(row + ch), into: acc + ch)
+                    ch += 8
+                }
+                for ch in vectorEnd..<c { acc[ch] += Double(row[ch]) }
             }
             let mean = sums.map { T($0 / n) }
             let meanD = mean.map { Double($0) }
             let squares = meanD.withUnsafeBufferPointer { m in
                 channelsLastSums(l) { o, acc in
-                    let row = x + o * c
-                    for ch in 0..<c {
+                    let row = x + o * c, means = m.baseAddress!
+                    var ch = 0
+                    while ch < vectorEnd {
+                        let d = loadDoubles(row + ch) - loadDoubles(means + ch)
+                        accumulate(d * d, into: acc + ch)
+                        ch += 8
+                    }
+                    for ch in vectorEnd..<c {
                         let d = Double(row[ch]) - m[ch]
                         acc[ch] += d * d
                     }
@@ -134,9 +166,16 @@ enum BatchNormKernels {
             inv.withUnsafeBufferPointer { a in
                 shift.withUnsafeBufferPointer { b in
                     _ = forEachOuterBlock(l) { _, range in
+                        let lanes = T.Vector.scalarCount, vectorEnd = c - c % lanes
+                        let (ap, bp) = (a.baseAddress!, b.baseAddress!)
                         for o in range {
                             let from = src.value + o * c, to = dst.value + o * c
-                            for ch in 0..<c { to[ch] = from[ch] * a[ch] + b[ch] }
+                            var ch = 0
+                            while ch < vectorEnd {
+                                storeVector(loadVector(from + ch) * loadVector(ap + ch) + loadVector(bp + ch), to + ch)
+                                ch += lanes
+                            }
+                            for ch in vectorEnd..<c { to[ch] = from[ch] * a[ch] + b[ch] }
                         }
                     }
                 }
@@ -172,8 +211,16 @@ enum BatchNormKernels {
             let c = l.channels
             let sums = meanD.withUnsafeBufferPointer { m in
                 channelsLastSums(l, count: 2) { o, acc in
-                    let row = x + o * c, grad = dy + o * c
-                    for ch in 0..<c {
+                    let row = x + o * c, grad = dy + o * c, means = m.baseAddress!
+                    let vectorEnd = c & ~7
+                    var ch = 0
+                    while ch < vectorEnd {
+                        let g = loadDoubles(grad + ch)
+                        accumulate(g, into: acc + ch)
+                        accumulate(g * (loadDoubles(row + ch) - loadDoubles(means + ch)), into: acc + c + ch)
+                        ch += 8
+                    }
+                    for ch in vectorEnd..<c {
                         let g = Double(grad[ch])
                         acc[ch] += g
                         acc[c + ch] += g * (Double(row[ch]) - m[ch])
@@ -209,9 +256,18 @@ enum BatchNormKernels {
                         meanDy.withUnsafeBufferPointer { b in
                             meanDyXHat.withUnsafeBufferPointer { e in
                                 _ = forEachOuterBlock(l) { _, range in
+                                    let lanes = T.Vector.scalarCount, vectorEnd = c - c % lanes
+                                    let (mp, sp, ap, bp, ep) = (m.baseAddress!, s.baseAddress!, a.baseAddress!, b.baseAddress!, e.baseAddress!)
                                     for o in range {
                                         let xs = src.value + o * c, gs = grad.value + o * c, out = dst.value + o * c
-                                        for ch in 0..<c {
+                                        var ch = 0
+                                        while ch < vectorEnd {
+                                            let xHat = (loadVector(xs + ch) - loadVector(mp + ch)) * loadVector(sp + ch)
+                                            let v = loadVector(ap + ch) * (loadVector(gs + ch) - loadVector(bp + ch) - xHat * loadVector(ep + ch))
+                                            storeVector(v, out + ch)
+                                            ch += lanes
+                                        }
+                                        for ch in vectorEnd..<c {
                                             let xHat = (xs[ch] - m[ch]) * s[ch]
                                             out[ch] = a[ch] * (gs[ch] - b[ch] - xHat * e[ch])
                                         }

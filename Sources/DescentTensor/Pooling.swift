@@ -125,24 +125,41 @@ private func window(_ g: ConvGeometry, _ oy: Int, _ ox: Int) -> (y0: Int, y1: In
 private func forEachOutputRow(_ g: ConvGeometry, _ body: (_ img: Int, _ oy: Int) -> Void) {
     let rows = g.batch * g.rows.output
     let work = Swift.max(g.cols.output * g.rows.window * g.cols.window * g.channels, 1)
-    ThreadPool.parallelFor(rows, grain: Swift.max(1, (1 << 15) / work), alignment: 1) { range in
+    ThreadPool.parallelFor(rows, grain: Swift.max(1, ThreadPool.kernelGrain / work), alignment: 1) { range in
         for r in range { body(r / g.rows.output, r % g.rows.output) }
     }
 }
 
 func maxPoolForward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafeMutablePointer<T>, _ g: ConvGeometry) {
     let c = g.channels, (h, w) = (g.rows.input, g.cols.input), (oh, ow) = (g.rows.output, g.cols.output)
+    let lanes = T.Vector.scalarCount, vectorEnd = c - c % lanes
     let box = UncheckedSendable((x, y))
     forEachOutputRow(g) { img, oy in
         let (x, y) = box.value
         for ox in 0..<ow {
             let (y0, y1, x0, x1) = window(g, oy, ox)
             let dst = y + ((img * oh + oy) * ow + ox) * c
-            dst.update(from: x + ((img * h + y0) * w + x0) * c, count: c)
+            let first = x + ((img * h + y0) * w + x0) * c
+            // Whole vectors of channels: `m = s > m || s is NaN ? s : m`, the scalar rule below lane by lane.
+            var j = 0
+            while j < vectorEnd {
+                var m = loadVector(first + j)
+                for iy in y0..<y1 {
+                    for ix in x0..<x1 {
+                        let s = loadVector(x + ((img * h + iy) * w + ix) * c + j)
+                        m = T.vectorSelectLess(m, s, s, m)
+                        m = T.vectorSelectEqual(s, s, m, s)
+                    }
+                }
+                storeVector(m, dst + j)
+                j += lanes
+            }
+            if vectorEnd == c { continue }
+            (dst + vectorEnd).update(from: first + vectorEnd, count: c - vectorEnd)
             for iy in y0..<y1 {
                 for ix in x0..<x1 {
                     let src = x + ((img * h + iy) * w + ix) * c
-                    for j in 0..<c where src[j] > dst[j] || src[j].isNaN { dst[j] = src[j] }
+                    for j in vectorEnd..<c where src[j] > dst[j] || src[j].isNaN { dst[j] = src[j] }
                 }
             }
         }
@@ -151,19 +168,57 @@ func maxPoolForward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafeMutabl
 
 /// Each output's gradient to the first input of its window equal to the output (the first maximum).
 /// Serial per image: overlapping windows of one image add into the same inputs; images run in parallel.
+///
+/// Whole vectors of channels walk the window once: each position takes, in the lanes where it equals the
+/// maximum, the gradient not yet placed (`dx += x == best ? left : 0`, then `left = x == best ? 0 : left`).
+/// Adding `+0` elsewhere changes nothing (`dx` starts at `+0` and a sum is `−0` only when both terms are), so
+/// the values are the search's, bit for bit. Images whose outputs hold a NaN (NaN never equals itself) and
+/// the channels after the last whole vector take the scalar search.
 func maxPoolBackward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafePointer<T>, _ grad: UnsafePointer<T>,
                                          _ dx: UnsafeMutablePointer<T>, _ g: ConvGeometry) {
     let c = g.channels, (h, w) = (g.rows.input, g.cols.input), (oh, ow) = (g.rows.output, g.cols.output)
+    let lanes = T.Vector.scalarCount, vectorEnd = c - c % lanes
     let box = UncheckedSendable((x, y, grad, dx))
     let work = Swift.max(oh * ow * g.rows.window * g.cols.window * c, 1)
-    ThreadPool.parallelFor(g.batch, grain: Swift.max(1, (1 << 15) / work), alignment: 1) { images in
+    ThreadPool.parallelFor(g.batch, grain: Swift.max(1, ThreadPool.kernelGrain / work), alignment: 1) { images in
         let (x, y, grad, dx) = box.value
         for img in images {
+            let outputs = y + img * oh * ow * c
+            var search = vectorEnd
+            if vectorEnd > 0 {
+                // Any NaN among this image's outputs: a lane is 1 once it has seen one.
+                var seen = T.Vector(repeating: 0)
+                let one = T.Vector(repeating: 1)
+                for p in 0..<(oh * ow) {
+                    var j = 0
+                    while j < vectorEnd {
+                        let v = loadVector(outputs + p * c + j)
+                        seen = T.vectorSelectEqual(v, v, seen, one)
+                        j += lanes
+                    }
+                }
+                if seen.sum() != 0 { search = 0 }
+            }
+            let zero = T.Vector(repeating: 0)
             for oy in 0..<oh {
                 for ox in 0..<ow {
                     let (y0, y1, x0, x1) = window(g, oy, ox)
                     let o = ((img * oh + oy) * ow + ox) * c
-                    for j in 0..<c {
+                    var j = 0
+                    while j < search {
+                        let best = loadVector(y + o + j)
+                        var left = loadVector(grad + o + j)
+                        for iy in y0..<y1 {
+                            for ix in x0..<x1 {
+                                let i = ((img * h + iy) * w + ix) * c + j
+                                let v = loadVector(x + i)
+                                storeVector(loadVector(dx + i) + T.vectorSelectEqual(v, best, left, zero), dx + i)
+                                left = T.vectorSelectEqual(v, best, zero, left)
+                            }
+                        }
+                        j += lanes
+                    }
+                    for j in search..<c {
                         let best = y[o + j]
                         var found = false
                         for iy in y0..<y1 where !found {
@@ -208,7 +263,7 @@ func averagePoolBackward<T: FloatingElement>(_ grad: UnsafePointer<T>, _ dx: Uns
     let c = g.channels, (h, w) = (g.rows.input, g.cols.input), (oh, ow) = (g.rows.output, g.cols.output)
     let box = UncheckedSendable((grad, dx))
     let work = Swift.max(oh * ow * g.rows.window * g.cols.window * c, 1)
-    ThreadPool.parallelFor(g.batch, grain: Swift.max(1, (1 << 15) / work), alignment: 1) { images in
+    ThreadPool.parallelFor(g.batch, grain: Swift.max(1, ThreadPool.kernelGrain / work), alignment: 1) { images in
         let (grad, dx) = box.value
         for img in images {
             for oy in 0..<oh {

@@ -210,13 +210,13 @@ func reduceKernel<T: FloatingElement>(
             }
             return
         }
-        ThreadPool.parallelFor(outer, grain: Swift.max(1, (1 << 15) / Swift.max(r, 1)), alignment: 1) { rows in
+        ThreadPool.parallelFor(outer, grain: Swift.max(1, ThreadPool.kernelGrain / Swift.max(r, 1)), alignment: 1) { rows in
             for o in rows { dst.value[o] = reduceRow(src.value + o * r, r) }
         }
         return
     }
     // Accumulate rows of `inner` elements.
-    ThreadPool.parallelFor(outer, grain: Swift.max(1, (1 << 15) / Swift.max(r * inner, 1)), alignment: 1) { rows in
+    ThreadPool.parallelFor(outer, grain: Swift.max(1, ThreadPool.kernelGrain / Swift.max(r * inner, 1)), alignment: 1) { rows in
         for o in rows {
             let d = dst.value + o * inner
             let s = src.value + o * r * inner

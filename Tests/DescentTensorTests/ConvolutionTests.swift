@@ -95,6 +95,70 @@ import Testing
         #expect(try #require(g[0]).denseValue.doubles == [0, 2, 0, 0, 0, 0])
     }
 
+    /// Max pooling by the definition, one lane at a time: the forward keeps a later value when it is
+    /// greater or NaN; the gradient goes to the first input of the window (row-major) equal to the output,
+    /// or NaN for a NaN output. The kernels' vector path must give these bits.
+    func maxPoolReference(_ xs: [Double], shape: [Int], pool: Int, stride: Int, padding: Padding, grad: [Double])
+        -> (y: [Double], dx: [Double]) {
+        let (n, h, w, c) = (shape[0], shape[1], shape[2], shape[3])
+        func axis(_ l: Int) -> (Int, Int) {
+            if padding == .valid { return ((l - pool) / stride + 1, 0) }
+            let out = (l + stride - 1) / stride
+            return (out, max((out - 1) * stride + pool - l, 0) / 2)
+        }
+        let (oh, pt) = axis(h), (ow, pl) = axis(w)
+        var y = [Double](repeating: 0, count: n * oh * ow * c), dx = [Double](repeating: 0, count: xs.count)
+        for b in 0..<n { for i in 0..<oh { for j in 0..<ow { for ch in 0..<c {
+            var positions: [Int] = []
+            for a in 0..<pool { for q in 0..<pool {
+                let r = i * stride - pt + a, z = j * stride - pl + q
+                if r >= 0, r < h, z >= 0, z < w { positions.append(((b * h + r) * w + z) * c + ch) }
+            } }
+            var m = xs[positions[0]]
+            for p in positions where xs[p] > m || xs[p].isNaN { m = xs[p] }
+            let o = ((b * oh + i) * ow + j) * c + ch
+            y[o] = m
+            if let first = positions.first(where: { xs[$0] == m || (m.isNaN && xs[$0].isNaN) }) { dx[first] += grad[o] }
+        } } } }
+        return (y, dx)
+    }
+
+    /// The vectorised max-pool passes (whole SIMD vectors of channels, a scalar tail) against the
+    /// definition, bit for bit: 37 channels (vectors and a tail for both dtypes), values from a small set
+    /// (many ties, +0 and −0 among them), ±infinity, and NaN in one image only (that image takes the scalar
+    /// search), overlapping and non-overlapping windows, 1 and 2 threads.
+    @Test(arguments: [DType.float32, .float64])
+    func maxPoolVectorPathMatchesTheDefinition(_ dtype: DType) throws {
+        let shape = [3, 6, 5, 37]
+        let count = shape.reduce(1, *)
+        var rng = SplitMix(seed: 11)
+        let palette: [Double] = [-1, -0.0, 0, 0.5, 2, 3]
+        var xs = (0..<count).map { _ in palette[Int(rng.next() % UInt64(palette.count))] }
+        xs[5] = .infinity; xs[200] = -.infinity; xs[1 * 6 * 5 * 37 + 40] = .nan; xs[1 * 6 * 5 * 37 + 777] = .nan
+        let x = try Tensor(shape: shape, scalars: xs).cast(to: dtype)
+        for (pool, stride, padding) in [(2, 2, Padding.valid), (3, 2, .same), (3, 1, .same)] {
+            let y0 = try x.maxPool2d(poolSize: Size2D(pool), strides: Size2D(stride), padding: padding)
+            let grads = (0..<y0.shape.reduce(1, *)).map { Double($0 % 7) - 3 }
+            let expected = maxPoolReference(xs, shape: shape, pool: pool, stride: stride, padding: padding, grad: grads)
+            for threads in [1, 2] {
+                try ThreadPool.withThreadCount(threads) { try ThreadPool.withKernelGrain(1 << 9) {
+                    let tape = GradientTape()
+                    let input = tape.watch(x)
+                    let (y, total) = try tape.record { () throws -> (Tensor, Tensor) in
+                        let y = try input.maxPool2d(poolSize: Size2D(pool), strides: Size2D(stride), padding: padding)
+                        return (y, try (y * Tensor(shape: y.shape, scalars: grads).cast(to: dtype)).sum())
+                    }
+                    let g = try #require(try tape.gradient(of: total, wrt: [input])[0]).denseValue.doubles
+                    let same = { (a: [Double], b: [Double]) in
+                        a.count == b.count && zip(a, b).allSatisfy { $0.bitPattern == $1.bitPattern || ($0.isNaN && $1.isNaN) }
+                    }
+                    #expect(same(y.doubles, expected.y), "\(dtype) pool \(pool) stride \(stride) \(padding) threads \(threads): outputs")
+                    #expect(same(g, expected.dx), "\(dtype) pool \(pool) stride \(stride) \(padding) threads \(threads): gradient")
+                } }
+            }
+        }
+    }
+
     @Test func errorsNameTheOperationAndShapes() throws {
         let x = try Tensor.zeros(shape: [1, 4, 4, 2])
         #expect(throws: TensorError.self) { try x.conv2d(try Tensor.zeros(shape: [3, 3, 3, 1])) }  // channels
@@ -125,7 +189,21 @@ import Testing
             return [[try loss.item()]] + (try grads.map { try #require($0).denseValue.doubles })
         }
         let one = try ThreadPool.withThreadCount(1) { try run() }
-        let two = try ThreadPool.withThreadCount(2) { try run() }
+        // A small grain: these tensors are below the default one, and would run inline.
+        let two = try ThreadPool.withThreadCount(2) { try ThreadPool.withKernelGrain(1 << 10) { try run() } }
         #expect(one == two)
+    }
+}
+
+/// A tiny deterministic generator for test data (SplitMix64).
+private struct SplitMix {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

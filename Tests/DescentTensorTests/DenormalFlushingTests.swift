@@ -10,7 +10,7 @@ import Testing
     }
 
     @Test func kernelsKeepDenormalsOutsideAndFlushThemInside() throws {
-        for threads in [1, 2] { try ThreadPool.withThreadCount(threads) {
+        for threads in [1, 2] { try ThreadPool.withThreadCount(threads) { try ThreadPool.withKernelGrain(1 << 14) {
             let x = try denormals()
             let outside = try (x * 1.0).scalars(as: Float.self)
             #expect(outside.filter { $0 == 1e-39 }.count == x.scalarCount - (x.scalarCount + 6) / 7)
@@ -20,6 +20,6 @@ import Testing
             #expect(inside.filter { $0 == 0.5 }.count == (x.scalarCount + 6) / 7)
             // The mode is restored after the scope.
             #expect(try (x * 1.0).scalars(as: Float.self) == outside)
-        } }
+        } } }
     }
 }

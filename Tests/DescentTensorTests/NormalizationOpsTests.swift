@@ -96,8 +96,86 @@ import Testing
             return [try tape.gradient(of: bn, wrt: input)!.denseValue, try tape.gradient(of: ln, wrt: input)!.denseValue]
         }
         let one = try ThreadPool.withThreadCount(1) { try run() }
-        let four = try ThreadPool.withThreadCount(4) { try run() }
+        let four = try ThreadPool.withThreadCount(4) { try ThreadPool.withKernelGrain(1 << 12) { try run() } }
         #expect(one == four)
+    }
+
+    /// The channels-last statistics (eight channels at a time in `Double`, a scalar tail) against the
+    /// definition, bit for bit: per channel, `Double` terms in row order within blocks of rows (32768
+    /// elements, at most 64 blocks) whose partial sums add in block order; mean and variance rounded to the
+    /// dtype; `Σdy` and `Σdy·(x − mean)·invStd` as the offset's and scale's gradients; the output and the
+    /// input's gradient element by element in the dtype. 37 channels: whole vectors and a tail for both
+    /// dtypes; 40 rows (one block) and 2000 rows (three blocks).
+    @Test(arguments: [(40, DType.float32), (2000, .float32), (40, .float64), (2000, .float64)])
+    func channelsLastStatisticsMatchTheDefinition(_ rows: Int, _ dtype: DType) throws {
+        let c = 37
+        let x = try Tensor.randomUniform(shape: [rows, c], min: -3, max: 5, dtype: dtype, seed: 21)
+        let g = try Tensor.randomUniform(shape: [rows, c], min: -1, max: 1, dtype: dtype, seed: 22)
+        let scale = try Tensor.randomUniform(shape: [c], min: 0.5, max: 1.5, dtype: dtype, seed: 23)
+        let offset = try Tensor.zeros(shape: [c], dtype: dtype)
+        // Two threads and a small grain: the three blocks run in parallel.
+        let (stats, grads) = try ThreadPool.withThreadCount(2) { try ThreadPool.withKernelGrain(1 << 10) {
+            let tape = GradientTape()
+            let (s, o) = (tape.watch(scale), tape.watch(offset))
+            let input = tape.watch(x)
+            let (stats, loss) = try tape.record { () throws -> ((Tensor, Tensor, Tensor), Tensor) in
+                let r = try input.batchNormalized(axis: -1, scale: s, offset: o, epsilon: 1e-3)
+                return ((r.mean, r.variance, r.output), try (r.output * g).sum())
+            }
+            return (stats, try tape.gradient(of: loss, wrt: [s, o, input]).map { try #require($0).denseValue.doubles })
+        } }
+        let xs = x.doubles, gs = g.doubles, outputValues = stats.2.doubles
+        let means = stats.0.doubles, variances = stats.1.doubles
+        let round = { (v: Double) in dtype == .float32 ? Double(Float(v)) : v }
+        let perBlock = max(max(1, (1 << 15) / c), (rows + 63) / 64)
+        func blockedSum(_ term: (Int) -> Double) -> Double {
+            var total = 0.0
+            for start in stride(from: 0, to: rows, by: perBlock) {
+                var partial = 0.0
+                for r in start..<min(rows, start + perBlock) { partial += term(r) }
+                total += partial
+            }
+            return total
+        }
+        for ch in 0..<c {
+            let mean = round(blockedSum { xs[$0 * c + ch] } / Double(rows))
+            let variance = round(blockedSum { let d = xs[$0 * c + ch] - mean; return d * d } / Double(rows))
+            let invStd = dtype == .float32 ? Double(1 / (Float(variance) + Float(1e-3)).squareRoot()) : 1 / (variance + 1e-3).squareRoot()
+            let sumDyUnrounded = blockedSum { gs[$0 * c + ch] }, sumDy = round(sumDyUnrounded)
+            let sumDyXHat = round(blockedSum { gs[$0 * c + ch] * (xs[$0 * c + ch] - mean) } * invStd)
+            #expect(means[ch] == mean, "mean of channel \(ch)")
+            #expect(variances[ch] == variance, "variance of channel \(ch)")
+            #expect(grads[1][ch] == sumDy, "offset gradient of channel \(ch)")
+            #expect(grads[0][ch] == sumDyXHat, "scale gradient of channel \(ch)")
+            // The output `x · inv + shift` and the input's gradient `k · (dy − Σdy/N − x̂ · Σdy·x̂/N)`, in the dtype.
+            let sc = scale.doubles[ch], n = Double(rows)
+            let sumDyXHatUnrounded = blockedSum { gs[$0 * c + ch] * (xs[$0 * c + ch] - mean) } * invStd
+            if dtype == .float32 {
+                let inv = Float(invStd) * Float(sc), shift = 0 - Float(mean) * inv
+                let k = Float(sc * invStd), meanDy = Float(sumDyUnrounded / n), meanDyXHat = Float(sumDyXHatUnrounded / n)
+                let outputs = (0..<rows).filter { r in
+                    let i = r * c + ch
+                    return Float(outputValues[i]) != Float(xs[i]) * inv + shift
+                }
+                let gradients = (0..<rows).filter { r in
+                    let i = r * c + ch, xHat = (Float(xs[i]) - Float(mean)) * Float(invStd)
+                    return Float(grads[2][i]) != k * (Float(gs[i]) - meanDy - xHat * meanDyXHat)
+                }
+                #expect(outputs.isEmpty && gradients.isEmpty, "channel \(ch): outputs differ in rows \(outputs), input gradients in rows \(gradients)")
+            } else {
+                let inv = invStd * sc, shift = 0 - mean * inv
+                let k = sc * invStd, meanDy = sumDyUnrounded / n, meanDyXHat = sumDyXHatUnrounded / n
+                let outputs = (0..<rows).filter { r in
+                    let i = r * c + ch
+                    return outputValues[i] != xs[i] * inv + shift
+                }
+                let gradients = (0..<rows).filter { r in
+                    let i = r * c + ch, xHat = (xs[i] - mean) * invStd
+                    return grads[2][i] != k * (gs[i] - meanDy - xHat * meanDyXHat)
+                }
+                #expect(outputs.isEmpty && gradients.isEmpty, "channel \(ch): outputs differ in rows \(outputs), input gradients in rows \(gradients)")
+            }
+        }
     }
 
     @Test func argumentErrors() throws {
