@@ -131,7 +131,7 @@ import Testing
     func maxPoolVectorPathMatchesTheDefinition(_ dtype: DType) throws {
         let shape = [3, 6, 5, 37]
         let count = shape.reduce(1, *)
-        var rng = SplitMix(seed: 11)
+        var rng = SeededGenerator(seed: 11)
         let palette: [Double] = [-1, -0.0, 0, 0.5, 2, 3]
         var xs = (0..<count).map { _ in palette[Int(rng.next() % UInt64(palette.count))] }
         xs[5] = .infinity; xs[200] = -.infinity; xs[1 * 6 * 5 * 37 + 40] = .nan; xs[1 * 6 * 5 * 37 + 777] = .nan
@@ -192,18 +192,5 @@ import Testing
         // A small grain: these tensors are below the default one, and would run inline.
         let two = try ThreadPool.withThreadCount(2) { try ThreadPool.withKernelGrain(1 << 10) { try run() } }
         #expect(one == two)
-    }
-}
-
-/// A tiny deterministic generator for test data (SplitMix64).
-private struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }
