@@ -184,7 +184,8 @@ func maxPoolBackward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafePoint
         let (x, y, grad, dx) = box.value
         for img in images {
             let outputs = y + img * oh * ow * c
-            var search = vectorEnd
+            // Channels below this take the vector walk, the rest the scalar search.
+            var scalarFrom = vectorEnd
             if vectorEnd > 0 {
                 // Any NaN among this image's outputs: a lane is 1 once it has seen one.
                 var seen = T.Vector(repeating: 0)
@@ -197,7 +198,7 @@ func maxPoolBackward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafePoint
                         j += lanes
                     }
                 }
-                if seen.sum() != 0 { search = 0 }
+                if seen.sum() != 0 { scalarFrom = 0 }
             }
             let zero = T.Vector(repeating: 0)
             for oy in 0..<oh {
@@ -205,7 +206,7 @@ func maxPoolBackward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafePoint
                     let (y0, y1, x0, x1) = window(g, oy, ox)
                     let o = ((img * oh + oy) * ow + ox) * c
                     var j = 0
-                    while j < search {
+                    while j < scalarFrom {
                         let best = loadVector(y + o + j)
                         var left = loadVector(grad + o + j)
                         for iy in y0..<y1 {
@@ -218,7 +219,7 @@ func maxPoolBackward<T: FloatingElement>(_ x: UnsafePointer<T>, _ y: UnsafePoint
                         }
                         j += lanes
                     }
-                    for j in search..<c {
+                    for j in scalarFrom..<c {
                         let best = y[o + j]
                         var found = false
                         for iy in y0..<y1 where !found {
