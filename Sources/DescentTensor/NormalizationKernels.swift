@@ -89,7 +89,7 @@ func channelsLastSums(_ layout: NormalizationLayout, count: Int = 1, _ add: (Int
     return total
 }
 
-/// Eight values of `p` widened to `Double` (`vcvtps2pd` for `Float`): the channels-last statistics add
+/// Eight values of `p` as `Double`s (widened with `vcvtps2pd` for `Float`): the channels-last statistics add
 /// eight channels at a time, each channel's terms still in row order, so the sums are the scalar loops'.
 @inline(__always)
 func loadDoubles<T: FloatingElement>(_ p: UnsafePointer<T>) -> SIMD8<Double> {
@@ -103,10 +103,6 @@ func accumulate(_ v: SIMD8<Double>, into p: UnsafeMutablePointer<Double>) {
     let raw = UnsafeMutableRawPointer(p)
     raw.storeBytes(of: raw.loadUnaligned(as: SIMD8<Double>.self) + v, as: SIMD8<Double>.self)
 }
-
-/// Eight `Double`s at `p`.
-@inline(__always)
-func loadDoubles(_ p: UnsafePointer<Double>) -> SIMD8<Double> { UnsafeRawPointer(p).loadUnaligned(as: SIMD8<Double>.self) }
 
 /// Batch normalization's kernels (every axis but the channel axis reduced). Channels last (`inner ==
 /// 1`, a convolution's `[batch, h, w, c]` or a Dense layer's `[batch, features]`) takes loops over the

@@ -35,7 +35,7 @@ public enum ThreadPool {
     /// --model cnn`, 2 threads, 8 alternating runs; its largest activations are 65,536 floats): with 2^15
     /// the median fit step was 1.77 ms, with 2^17 1.38 ms, with 2^18 1.39 ms; the large MLP's step
     /// (256 × 1024 activations, still split) did not change. The optimizers' multi-tensor update keeps
-    /// its own grain (`Optimizer`'s dense jobs): its inputs are gradients just computed on every core.
+    /// its own grain (2^15, `Optimizer`'s dense jobs), which the optimizer benchmarks were measured with.
     public static var kernelGrain: Int { scopedKernelGrain ?? defaultKernelGrain }
 
     /// ``kernelGrain`` outside ``withKernelGrain(_:_:)``.

@@ -142,39 +142,30 @@ import Testing
             let variance = round(blockedSum { let d = xs[$0 * c + ch] - mean; return d * d } / Double(rows))
             let invStd = dtype == .float32 ? Double(1 / (Float(variance) + Float(1e-3)).squareRoot()) : 1 / (variance + 1e-3).squareRoot()
             let sumDyUnrounded = blockedSum { gs[$0 * c + ch] }, sumDy = round(sumDyUnrounded)
-            let sumDyXHat = round(blockedSum { gs[$0 * c + ch] * (xs[$0 * c + ch] - mean) } * invStd)
+            let sumDyXHatUnrounded = blockedSum { gs[$0 * c + ch] * (xs[$0 * c + ch] - mean) } * invStd
+            let sumDyXHat = round(sumDyXHatUnrounded)
             #expect(means[ch] == mean, "mean of channel \(ch)")
             #expect(variances[ch] == variance, "variance of channel \(ch)")
             #expect(grads[1][ch] == sumDy, "offset gradient of channel \(ch)")
             #expect(grads[0][ch] == sumDyXHat, "scale gradient of channel \(ch)")
             // The output `x · inv + shift` and the input's gradient `k · (dy − Σdy/N − x̂ · Σdy·x̂/N)`, in the dtype.
             let sc = scale.doubles[ch], n = Double(rows)
-            let sumDyXHatUnrounded = blockedSum { gs[$0 * c + ch] * (xs[$0 * c + ch] - mean) } * invStd
-            if dtype == .float32 {
-                let inv = Float(invStd) * Float(sc), shift = 0 - Float(mean) * inv
-                let k = Float(sc * invStd), meanDy = Float(sumDyUnrounded / n), meanDyXHat = Float(sumDyXHatUnrounded / n)
+            // In the dtype's own arithmetic: `F` is `Float` or `Double`.
+            func rowsThatDiffer<F: BinaryFloatingPoint>(_: F.Type) -> (outputs: [Int], gradients: [Int]) {
+                let inv = F(invStd) * F(sc), shift = 0 - F(mean) * inv
+                let k = F(sc * invStd), meanDy = F(sumDyUnrounded / n), meanDyXHat = F(sumDyXHatUnrounded / n)
                 let outputs = (0..<rows).filter { r in
                     let i = r * c + ch
-                    return Float(outputValues[i]) != Float(xs[i]) * inv + shift
+                    return F(outputValues[i]) != F(xs[i]) * inv + shift
                 }
                 let gradients = (0..<rows).filter { r in
-                    let i = r * c + ch, xHat = (Float(xs[i]) - Float(mean)) * Float(invStd)
-                    return Float(grads[2][i]) != k * (Float(gs[i]) - meanDy - xHat * meanDyXHat)
+                    let i = r * c + ch, xHat = (F(xs[i]) - F(mean)) * F(invStd)
+                    return F(grads[2][i]) != k * (F(gs[i]) - meanDy - xHat * meanDyXHat)
                 }
-                #expect(outputs.isEmpty && gradients.isEmpty, "channel \(ch): outputs differ in rows \(outputs), input gradients in rows \(gradients)")
-            } else {
-                let inv = invStd * sc, shift = 0 - mean * inv
-                let k = sc * invStd, meanDy = sumDyUnrounded / n, meanDyXHat = sumDyXHatUnrounded / n
-                let outputs = (0..<rows).filter { r in
-                    let i = r * c + ch
-                    return outputValues[i] != xs[i] * inv + shift
-                }
-                let gradients = (0..<rows).filter { r in
-                    let i = r * c + ch, xHat = (xs[i] - mean) * invStd
-                    return grads[2][i] != k * (gs[i] - meanDy - xHat * meanDyXHat)
-                }
-                #expect(outputs.isEmpty && gradients.isEmpty, "channel \(ch): outputs differ in rows \(outputs), input gradients in rows \(gradients)")
+                return (outputs, gradients)
             }
+            let (outputs, gradients) = dtype == .float32 ? rowsThatDiffer(Float.self) : rowsThatDiffer(Double.self)
+            #expect(outputs.isEmpty && gradients.isEmpty, "channel \(ch): outputs differ in rows \(outputs), input gradients in rows \(gradients)")
         }
     }
 
